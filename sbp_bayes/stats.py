@@ -1,0 +1,574 @@
+"""NumPy counterpart of the spliced binned-Pareto distribution, in scipy.stats style.
+
+``sbp(...)`` returns a frozen distribution whose parameters may carry a *batch
+shape* ``B`` (for example ``(S,)`` for ``S`` posterior draws). Every method
+broadcasts its argument against ``B`` with numpy's rules, exactly like a frozen
+``scipy.stats`` distribution with array parameters:
+
+* ``x`` of shape ``B`` evaluates element ``i`` under parameter set ``i``;
+* ``x[..., None]`` evaluates every value under every parameter set (result
+  ``x.shape + B``) — the usual way to turn posterior draws into predictive
+  quantities without a Python loop.
+
+The maths mirrors :mod:`sbp_bayes.distributions` (same conventions at bin edges
+and thresholds) but is written independently of PyTensor, for post-processing.
+
+A tail can be *absent* (``lower_tail_prob=None``): the body then runs to its
+outermost edge on that side and the density is 0 beyond it. This is how
+single-tailed fits and the binned-only baseline are represented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sbp_bayes.distributions.validation import InvalidParameterError, validate_parameters
+
+__all__ = ["FrozenSplicedBinnedPareto", "gpd_excess_from_survival", "gpd_logpdf", "gpd_logsf", "sbp"]
+
+# Upper bound on temporaries (elements) when bins are searched per batch entry.
+_CHUNK_ELEMENTS = 1 << 23
+
+
+# ----------------------------------------------------------------------------- GPD pieces
+
+
+def _log1p_ratio(u):
+    """``log1p(u) / u`` with the value 1 at ``u = 0`` (log1p keeps tiny ``u`` exact)."""
+    u = np.asarray(u, dtype=float)
+    safe = np.where(u == 0, 1.0, u)
+    return np.where(u == 0, 1.0, np.log1p(safe) / safe)
+
+
+def _expm1_ratio(u):
+    """``expm1(u) / u`` with the value 1 at ``u = 0``."""
+    u = np.asarray(u, dtype=float)
+    safe = np.where(u == 0, 1.0, u)
+    return np.where(u == 0, 1.0, np.expm1(safe) / safe)
+
+
+def gpd_logpdf(z, xi, sigma):
+    """GPD log density of the excess ``z`` (``-inf`` outside the support).
+
+    Examples
+    --------
+    >>> from scipy import stats
+    >>> bool(np.isclose(gpd_logpdf(2.0, -0.3, 1.5), stats.genpareto(-0.3, scale=1.5).logpdf(2.0)))
+    True
+    """
+    z, xi, sigma = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (z, xi, sigma)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        usable = (z >= 0) & (1 + xi * z / sigma > 0) & np.isfinite(z)
+        t = np.where(usable, z / sigma, 0.0)
+        value = -np.log(sigma) - np.log1p(xi * t) - t * _log1p_ratio(xi * t)
+    return np.where(usable, value, -np.inf)
+
+
+def gpd_logsf(z, xi, sigma):
+    """GPD log survival of the excess ``z``: 0 for ``z <= 0``, ``-inf`` at/after the endpoint."""
+    z, xi, sigma = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (z, xi, sigma)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        positive = z > 0
+        beyond = (1 + xi * z / sigma <= 0) | (z == np.inf)
+        t = np.where(positive & ~beyond, z / sigma, 0.0)
+        value = -t * _log1p_ratio(xi * t)
+    return np.where(positive, np.where(beyond, -np.inf, value), 0.0)
+
+
+def gpd_excess_from_survival(survival, xi, sigma):
+    """Excess ``z`` with survival ``survival`` (``0`` gives the endpoint, ``inf`` if unbounded)."""
+    survival, xi, sigma = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (survival, xi, sigma)))
+    at_end = survival <= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = -np.log(np.where(at_end, 1.0, survival))
+        excess = sigma * m * _expm1_ratio(xi * m)
+        endpoint = np.where(xi < 0, -sigma / np.where(xi < 0, xi, -1.0), np.inf)
+    return np.where(at_end, endpoint, excess)
+
+
+def _gpd_integrated_survival(d, xi, sigma):
+    """``int_0^d (1 - G(z)) dz`` (finite for every ``xi`` and finite ``d``)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        m = -gpd_logsf(d, xi, sigma)  # survival = exp(-m)
+        finite = np.isfinite(m)
+        m_safe = np.where(finite, m, 0.0)
+        value = sigma * m_safe * _expm1_ratio(-(1.0 - xi) * m_safe)
+        # Beyond a bounded endpoint (or at d = inf) the integral is the full mean excess.
+        full = np.where(xi < 1, sigma / np.where(xi < 1, 1.0 - xi, 1.0), np.inf)
+    return np.where(finite, value, full)
+
+
+def _gpd_partial_mean(d, xi, sigma):
+    """``E[Z; Z > d] = d S(d) + int_d^inf S`` for the excess ``Z`` (inf where ``xi >= 1``)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        survival = np.exp(gpd_logsf(d, xi, sigma))
+        full = np.where(xi < 1, sigma / np.where(xi < 1, 1.0 - xi, 1.0), np.inf)
+        rest = full - _gpd_integrated_survival(d, xi, sigma)
+        value = np.where(survival > 0, d * survival + rest, 0.0)
+    return np.where(xi < 1, value, np.inf)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _count(sorted_rows, values, *, strict: bool):
+    """Entries of ``sorted_rows`` (sorted on the last axis) that are ``< values``
+    (``strict``) or ``<= values``; batch dimensions broadcast with ``values``."""
+    values = np.asarray(values, dtype=float)
+    if sorted_rows.ndim == 1:
+        return np.searchsorted(sorted_rows, values, side="left" if strict else "right")
+    shape = np.broadcast_shapes(sorted_rows.shape[:-1], values.shape)
+    n_sorted = sorted_rows.shape[-1]
+    rows = np.broadcast_to(sorted_rows, (*shape, n_sorted))
+    values = np.broadcast_to(values, shape)
+    if rows.ndim == 1 or len(shape) == 0:
+        compare = np.less if strict else np.less_equal
+        return compare(rows, values[..., None]).sum(axis=-1)
+    out = np.empty(shape, dtype=np.int64)
+    per_row = max(1, int(np.prod(shape[1:], dtype=np.int64)) * n_sorted)
+    step = max(1, _CHUNK_ELEMENTS // per_row)
+    compare = np.less if strict else np.less_equal
+    for start in range(0, shape[0], step):
+        stop = min(shape[0], start + step)
+        out[start:stop] = compare(rows[start:stop], values[start:stop, ..., None]).sum(axis=-1)
+    return out
+
+
+def _gather(per_bin, index):
+    """``per_bin[..., index]`` with the batch dimensions of both broadcast."""
+    index = np.asarray(index)
+    if per_bin.ndim == 1:
+        return per_bin[index]
+    lead = index.ndim - (per_bin.ndim - 1)
+    if lead < 0:
+        index = index.reshape((1,) * (-lead) + index.shape)
+        lead = 0
+    arr = per_bin.reshape((1,) * lead + per_bin.shape)
+    return np.take_along_axis(arr, index[..., None], axis=-1)[..., 0]
+
+
+def _cumulative_before(probs):
+    return np.concatenate([np.zeros_like(probs[..., :1]), np.cumsum(probs, axis=-1)[..., :-1]], axis=-1)
+
+
+def _mass_after(probs):
+    return _cumulative_before(probs[..., ::-1])[..., ::-1]
+
+
+# ----------------------------------------------------------------------------- distribution
+
+
+@dataclass(frozen=True, eq=False)
+class FrozenSplicedBinnedPareto:
+    """A spliced binned-Pareto distribution with fixed (possibly batched) parameters.
+
+    Build it with :func:`sbp`. Attributes are numpy arrays; ``has_lower_tail`` /
+    ``has_upper_tail`` say whether each GPD tail is present.
+    """
+
+    bin_edges: np.ndarray
+    bin_probs: np.ndarray
+    lower_tail_prob: np.ndarray
+    upper_tail_prob: np.ndarray
+    lower_xi: np.ndarray
+    lower_sigma: np.ndarray
+    upper_xi: np.ndarray
+    upper_sigma: np.ndarray
+    has_lower_tail: bool = True
+    has_upper_tail: bool = True
+
+    # -- derived quantities ------------------------------------------------------------
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Broadcast batch shape of the parameters (``()`` for a single distribution)."""
+        return np.broadcast_shapes(
+            self.bin_edges.shape[:-1],
+            self.bin_probs.shape[:-1],
+            *(np.shape(getattr(self, name)) for name in _SCALAR_NAMES),
+        )
+
+    @property
+    def n_bins(self) -> int:
+        return self.bin_probs.shape[-1]
+
+    def _body_quantile(self, p):
+        p = np.asarray(p, dtype=float)
+        cumulative = np.cumsum(self.bin_probs, axis=-1)
+        k = _count(cumulative[..., :-1], p, strict=True)
+        before = _gather(_cumulative_before(self.bin_probs), k)
+        mass = _gather(self.bin_probs, k)
+        left = _gather(self.bin_edges[..., :-1], k)
+        width = _gather(np.diff(self.bin_edges, axis=-1), k)
+        fraction = np.clip((p - before) / np.where(mass > 0, mass, 1.0), 0.0, 1.0)
+        return left + fraction * width
+
+    @property
+    def lower_threshold(self) -> np.ndarray:
+        """``u_L = Q_B(lower_tail_prob)`` (the first edge when the lower tail is absent)."""
+        return self._body_quantile(self.lower_tail_prob)
+
+    @property
+    def upper_threshold(self) -> np.ndarray:
+        """``u_U = Q_B(1 - upper_tail_prob)`` (the last occupied edge when absent)."""
+        return self._body_quantile(1.0 - self.upper_tail_prob)
+
+    def _regions(self, x):
+        x = np.asarray(x, dtype=float)
+        u_lower, u_upper = self.lower_threshold, self.upper_threshold
+        below = x < u_lower
+        above = x > u_upper
+        lower_excess = np.where(below, u_lower - x, 0.0)
+        upper_excess = np.where(above, x - u_upper, 0.0)
+        body_x = np.clip(x, u_lower, u_upper)
+        return below, above, lower_excess, upper_excess, body_x, u_upper
+
+    def _body_bin(self, body_x, u_upper):
+        inner = self.bin_edges[..., 1:-1]
+        ending_at_upper = _count(inner, u_upper, strict=True)
+        return np.where(body_x >= u_upper, ending_at_upper, _count(inner, body_x, strict=False))
+
+    def _body_cdf_sf(self, body_x):
+        body_x = np.clip(body_x, self.bin_edges[..., 0], self.bin_edges[..., -1])
+        k = _count(self.bin_edges[..., 1:-1], body_x, strict=False)
+        left = _gather(self.bin_edges[..., :-1], k)
+        right = _gather(self.bin_edges[..., 1:], k)
+        mass = _gather(self.bin_probs, k)
+        width = right - left
+        cdf = _gather(_cumulative_before(self.bin_probs), k) + mass * (body_x - left) / width
+        sf = _gather(_mass_after(self.bin_probs), k) + mass * (right - body_x) / width
+        return cdf, sf
+
+    # -- scipy-style methods ----------------------------------------------------------
+
+    def logpdf(self, x):
+        """Log density at ``x``."""
+        below, above, lower_excess, upper_excess, body_x, u_upper = self._regions(x)
+        with np.errstate(divide="ignore"):
+            lower = np.log(self.lower_tail_prob) + gpd_logpdf(lower_excess, self.lower_xi, self.lower_sigma)
+            upper = np.log(self.upper_tail_prob) + gpd_logpdf(upper_excess, self.upper_xi, self.upper_sigma)
+            k = self._body_bin(body_x, u_upper)
+            mass = _gather(self.bin_probs, k)
+            width = _gather(np.diff(self.bin_edges, axis=-1), k)
+            body = np.log(mass) - np.log(width)
+        return np.where(below, lower, np.where(above, upper, body))
+
+    def pdf(self, x):
+        """Density at ``x``."""
+        return np.exp(self.logpdf(x))
+
+    def logcdf(self, x):
+        """Log CDF at ``x``."""
+        below, above, lower_excess, upper_excess, body_x, _ = self._regions(x)
+        with np.errstate(divide="ignore"):
+            lower = np.log(self.lower_tail_prob) + gpd_logsf(lower_excess, self.lower_xi, self.lower_sigma)
+            upper_sf = self.upper_tail_prob * np.exp(gpd_logsf(upper_excess, self.upper_xi, self.upper_sigma))
+            upper = np.log1p(-upper_sf)
+            body = np.log(self._body_cdf_sf(body_x)[0])
+        return np.where(below, lower, np.where(above, upper, body))
+
+    def cdf(self, x):
+        """CDF at ``x``."""
+        return np.exp(self.logcdf(x))
+
+    def logsf(self, x):
+        """Log survival ``log(1 - F(x))``, computed from the survival side."""
+        below, above, lower_excess, upper_excess, body_x, _ = self._regions(x)
+        with np.errstate(divide="ignore"):
+            lower_cdf = self.lower_tail_prob * np.exp(
+                gpd_logsf(lower_excess, self.lower_xi, self.lower_sigma)
+            )
+            lower = np.log1p(-lower_cdf)
+            upper = np.log(self.upper_tail_prob) + gpd_logsf(upper_excess, self.upper_xi, self.upper_sigma)
+            body = np.log(self._body_cdf_sf(body_x)[1])
+        return np.where(below, lower, np.where(above, upper, body))
+
+    def sf(self, x):
+        """Survival ``1 - F(x)``."""
+        return np.exp(self.logsf(x))
+
+    def _quantile(self, lower_prob, upper_prob):
+        """Quantile given both ``p`` and ``1 - p`` (so that ``isf`` keeps tiny tails exact)."""
+        a_lower, a_upper = self.lower_tail_prob, self.upper_tail_prob
+        in_lower = lower_prob < a_lower
+        in_upper = upper_prob < a_upper
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lower_surv = np.where(in_lower, lower_prob / np.where(a_lower > 0, a_lower, 1.0), 1.0)
+            upper_surv = np.where(in_upper, upper_prob / np.where(a_upper > 0, a_upper, 1.0), 1.0)
+            lower = self.lower_threshold - gpd_excess_from_survival(
+                lower_surv, self.lower_xi, self.lower_sigma
+            )
+            upper = self.upper_threshold + gpd_excess_from_survival(
+                upper_surv, self.upper_xi, self.upper_sigma
+            )
+            body = self._body_quantile(np.clip(lower_prob, a_lower, 1.0 - a_upper))
+        out = np.where(in_lower, lower, np.where(in_upper, upper, body))
+        invalid = (lower_prob < 0) | (lower_prob > 1) | np.isnan(lower_prob)
+        return np.where(invalid, np.nan, out)
+
+    def ppf(self, q):
+        """Quantile function (inverse CDF); ``nan`` outside ``[0, 1]``."""
+        q = np.asarray(q, dtype=float)
+        return self._quantile(q, 1.0 - q)
+
+    def isf(self, q):
+        """Inverse survival function: the value exceeded with probability ``q``."""
+        q = np.asarray(q, dtype=float)
+        return self._quantile(1.0 - q, q)
+
+    def median(self):
+        """Median (``ppf(0.5)``)."""
+        return self.ppf(0.5)
+
+    def interval(self, confidence):
+        """Central interval with the given probability content: ``(ppf(a), ppf(1 - a))``."""
+        alpha = (1.0 - np.asarray(confidence, dtype=float)) / 2.0
+        return self.ppf(alpha), self.isf(alpha)
+
+    def support(self):
+        """``(lower, upper)`` ends of the support (``-inf``/``inf`` for unbounded tails)."""
+        return self.ppf(0.0), self.isf(0.0)
+
+    def rvs(self, size=None, random_state=None):
+        """Random draws by inversion; ``size`` must broadcast with the batch shape."""
+        rng = np.random.default_rng(random_state)
+        shape = self.batch_shape if size is None else tuple(np.atleast_1d(size).astype(int))
+        uniform = rng.random(size=shape)
+        # Upper-tail draws use the survival 1 - u, so both tails are filled from one uniform.
+        return self._quantile(uniform, 1.0 - uniform)
+
+    # -- moments ------------------------------------------------------------------------
+
+    def _body_moment_pieces(self, lower_limit, upper_limit, power):
+        """``int x^power f_B(x) dx`` over ``[lower_limit, upper_limit]`` (per batch entry)."""
+        left = self.bin_edges[..., :-1]
+        right = self.bin_edges[..., 1:]
+        lo = np.clip(left, lower_limit[..., None], upper_limit[..., None])
+        hi = np.clip(right, lower_limit[..., None], upper_limit[..., None])
+        density = self.bin_probs / (right - left)
+        return (density * (hi ** (power + 1) - lo ** (power + 1)) / (power + 1)).sum(axis=-1)
+
+    def _tail_mean_excess(self, xi, sigma):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(xi < 1, sigma / np.where(xi < 1, 1 - xi, 1.0), np.inf)
+
+    def mean(self):
+        """Mean; ``inf`` (upper) / ``-inf`` (lower) where a tail has ``xi >= 1``
+        (``nan`` if both do)."""
+        u_lower, u_upper = np.broadcast_arrays(self.lower_threshold, self.upper_threshold)
+        body = self._body_moment_pieces(u_lower, u_upper, 1)
+        with np.errstate(invalid="ignore"):
+            lower = self.lower_tail_prob * (u_lower - self._tail_mean_excess(self.lower_xi, self.lower_sigma))
+            upper = self.upper_tail_prob * (u_upper + self._tail_mean_excess(self.upper_xi, self.upper_sigma))
+            lower = np.where(self.lower_tail_prob > 0, lower, 0.0)
+            upper = np.where(self.upper_tail_prob > 0, upper, 0.0)
+            return lower + body + upper
+
+    def var(self):
+        """Variance; ``inf`` where a present tail has ``xi >= 1/2``."""
+        u_lower, u_upper = np.broadcast_arrays(self.lower_threshold, self.upper_threshold)
+        centre = (u_lower + u_upper) / 2.0
+        # Second moment about `centre` (avoids the E[X^2] - E[X]^2 cancellation).
+        lo_b, hi_b = u_lower - centre, u_upper - centre
+        shifted = FrozenSplicedBinnedPareto(
+            self.bin_edges - centre[..., None],
+            *(getattr(self, n) for n in _NON_EDGE_NAMES),
+            has_lower_tail=self.has_lower_tail,
+            has_upper_tail=self.has_upper_tail,
+        )
+        body_m1 = shifted._body_moment_pieces(lo_b, hi_b, 1)
+        body_m2 = shifted._body_moment_pieces(lo_b, hi_b, 2)
+
+        def tail_moments(a, xi, sigma, distance, sign):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ez = self._tail_mean_excess(xi, sigma)
+                finite = xi < 0.5
+                ez2 = np.where(finite, 2 * sigma**2 / np.where(finite, (1 - xi) * (1 - 2 * xi), 1.0), np.inf)
+                m1 = a * (distance + sign * ez)
+                m2 = a * (distance**2 + 2 * sign * distance * ez + ez2)
+            return np.where(a > 0, m1, 0.0), np.where(a > 0, m2, 0.0)
+
+        lower_m1, lower_m2 = tail_moments(self.lower_tail_prob, self.lower_xi, self.lower_sigma, lo_b, -1)
+        upper_m1, upper_m2 = tail_moments(self.upper_tail_prob, self.upper_xi, self.upper_sigma, hi_b, 1)
+        m1 = lower_m1 + body_m1 + upper_m1
+        m2 = lower_m2 + body_m2 + upper_m2
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(m2), m2 - m1**2, np.inf)
+
+    def std(self):
+        """Standard deviation."""
+        return np.sqrt(self.var())
+
+    # -- tail functionals -----------------------------------------------------------------
+
+    def mean_above(self, level):
+        """``E[X | X > Q(level)]`` — the expected shortfall at ``level`` for an upper-tail
+        risk; ``inf`` where the upper tail has ``xi >= 1``."""
+        level = np.asarray(level, dtype=float)
+        value_at_risk = self.ppf(level)
+        u_lower, u_upper = self.lower_threshold, self.upper_threshold
+        a_lower, a_upper = self.lower_tail_prob, self.upper_tail_prob
+        sigma_at_var = self.upper_sigma + self.upper_xi * (value_at_risk - u_upper)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            in_upper_tail = value_at_risk >= u_upper
+            beyond = value_at_risk + self._tail_mean_excess(self.upper_xi, sigma_at_var)
+
+            # Otherwise: integrate x f(x) from VaR to infinity, piece by piece.
+            start = np.maximum(value_at_risk, u_lower)
+            body = self._broadcast_body_mean(start, u_upper)
+            upper_mean = u_upper + self._tail_mean_excess(self.upper_xi, self.upper_sigma)
+            upper = np.where(a_upper > 0, a_upper * upper_mean, 0.0)
+            # Lower-tail piece between VaR and u_L: a_L * E[u_L - Z; Z < d], d = u_L - VaR.
+            d = np.clip(u_lower - value_at_risk, 0.0, None)
+            below_mass = 1.0 - np.exp(gpd_logsf(d, self.lower_xi, self.lower_sigma))
+            truncated_mean = -d * np.exp(
+                gpd_logsf(d, self.lower_xi, self.lower_sigma)
+            ) + _gpd_integrated_survival(d, self.lower_xi, self.lower_sigma)
+            lower = np.where(a_lower > 0, a_lower * (u_lower * below_mass - truncated_mean), 0.0)
+            inside = (lower + body + upper) / (1.0 - level)
+        result = np.where(in_upper_tail, beyond, inside)
+        return np.where((self.upper_xi >= 1) & (a_upper > 0), np.inf, result)
+
+    def _broadcast_body_mean(self, start, end):
+        """Body first moment over ``[start, end]`` when ``start`` has extra dimensions."""
+        shape = np.broadcast_shapes(start.shape, self.batch_shape)
+        left = self.bin_edges[..., :-1]
+        right = self.bin_edges[..., 1:]
+        density = self.bin_probs / (right - left)
+        start = np.broadcast_to(start, shape)[..., None]
+        end = np.broadcast_to(end, shape)[..., None]
+        lo = np.clip(left, start, end)
+        hi = np.clip(right, start, end)
+        return (density * (hi**2 - lo**2) / 2).sum(axis=-1)
+
+    def mean_below(self, level):
+        """``E[X | X < Q(level)]`` — the expected shortfall of a lower-tail risk."""
+        return -self.mirror().mean_above(1.0 - np.asarray(level, dtype=float))
+
+    def mirror(self) -> FrozenSplicedBinnedPareto:
+        """The distribution of ``-X`` (edges negated and reversed, tails swapped)."""
+        return FrozenSplicedBinnedPareto(
+            -self.bin_edges[..., ::-1],
+            self.bin_probs[..., ::-1],
+            self.upper_tail_prob,
+            self.lower_tail_prob,
+            self.upper_xi,
+            self.upper_sigma,
+            self.lower_xi,
+            self.lower_sigma,
+            has_lower_tail=self.has_upper_tail,
+            has_upper_tail=self.has_lower_tail,
+        )
+
+    def __getitem__(self, index) -> FrozenSplicedBinnedPareto:
+        """Select batch entries (e.g. one posterior draw), as with an array."""
+        shape = self.batch_shape
+
+        def take(value, core):
+            full = np.broadcast_to(value, shape + value.shape[value.ndim - core :])
+            return np.asarray(full[index])
+
+        return FrozenSplicedBinnedPareto(
+            take(self.bin_edges, 1),
+            take(self.bin_probs, 1),
+            *(take(getattr(self, name), 0) for name in _SCALAR_NAMES),
+            has_lower_tail=self.has_lower_tail,
+            has_upper_tail=self.has_upper_tail,
+        )
+
+    def __repr__(self) -> str:
+        present = {"lower": self.has_lower_tail, "upper": self.has_upper_tail}
+        tails = [side for side, is_present in present.items() if is_present]
+        return (
+            f"FrozenSplicedBinnedPareto(n_bins={self.n_bins}, batch_shape={self.batch_shape}, "
+            f"tails={'+'.join(tails) or 'none'})"
+        )
+
+
+_SCALAR_NAMES = (
+    "lower_tail_prob",
+    "upper_tail_prob",
+    "lower_xi",
+    "lower_sigma",
+    "upper_xi",
+    "upper_sigma",
+)
+_NON_EDGE_NAMES = ("bin_probs", *_SCALAR_NAMES)
+
+
+def sbp(
+    bin_edges,
+    bin_probs,
+    lower_tail_prob=None,
+    upper_tail_prob=None,
+    lower_xi=None,
+    lower_sigma=None,
+    upper_xi=None,
+    upper_sigma=None,
+) -> FrozenSplicedBinnedPareto:
+    """Frozen spliced binned-Pareto distribution with numpy parameters.
+
+    Parameters are those of :class:`sbp_bayes.SplicedBinnedPareto` (same names, same
+    meaning). Each may carry leading batch dimensions, e.g. one entry per posterior
+    draw. A tail whose three parameters are all ``None`` is absent (the body ends at
+    its outermost edge on that side); a tail that is present needs all three.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dist = sbp(
+    ...     bin_edges=np.linspace(-3, 3, 13), bin_probs=np.full(12, 1 / 12),
+    ...     lower_tail_prob=0.05, upper_tail_prob=0.05,
+    ...     lower_xi=0.2, lower_sigma=0.5, upper_xi=0.4, upper_sigma=0.5,
+    ... )
+    >>> round(float(dist.upper_threshold), 12), round(float(dist.cdf(2.7)), 12)
+    (2.7, 0.95)
+    >>> # 4000 posterior draws of the upper shape: evaluate a grid under each draw.
+    >>> draws = sbp(np.linspace(-3, 3, 13), np.full(12, 1 / 12), 0.05, 0.05, 0.2, 0.5,
+    ...             upper_xi=np.linspace(0.1, 0.6, 4000), upper_sigma=0.5)
+    >>> draws.sf(np.array([5.0, 10.0])[:, None]).shape
+    (2, 4000)
+    """
+    tails = {}
+    for side, prob, xi, sigma in (
+        ("lower", lower_tail_prob, lower_xi, lower_sigma),
+        ("upper", upper_tail_prob, upper_xi, upper_sigma),
+    ):
+        given = {f"{side}_tail_prob": prob, f"{side}_xi": xi, f"{side}_sigma": sigma}
+        missing = [name for name, value in given.items() if value is None]
+        if len(missing) not in (0, 3):
+            raise InvalidParameterError(
+                f"The {side} tail needs {side}_tail_prob, {side}_xi and {side}_sigma together; "
+                f"missing {', '.join(missing)}. Leave all three out for a distribution without a {side} tail."
+            )
+        tails[side] = not missing
+    validate_parameters(
+        {
+            "bin_edges": bin_edges,
+            "bin_probs": bin_probs,
+            "lower_tail_prob": lower_tail_prob,
+            "upper_tail_prob": upper_tail_prob,
+            "lower_xi": lower_xi,
+            "lower_sigma": lower_sigma,
+            "upper_xi": upper_xi,
+            "upper_sigma": upper_sigma,
+        }
+    )
+
+    def as_float(value, absent):
+        return np.asarray(absent if value is None else value, dtype=float)
+
+    return FrozenSplicedBinnedPareto(
+        as_float(bin_edges, None),
+        as_float(bin_probs, None),
+        as_float(lower_tail_prob, 0.0),
+        as_float(upper_tail_prob, 0.0),
+        as_float(lower_xi, 0.0),
+        as_float(lower_sigma, 1.0),
+        as_float(upper_xi, 0.0),
+        as_float(upper_sigma, 1.0),
+        has_lower_tail=tails["lower"],
+        has_upper_tail=tails["upper"],
+    )
