@@ -1,8 +1,26 @@
-"""sbp_bayes: Bayesian modelling with the Spliced Binned-Pareto distribution."""
+"""sbp_bayes: Bayesian modelling with the Spliced Binned-Pareto distribution.
+
+A histogram body spliced with Generalized Pareto tails (Ehrlich, Callot & Aubet,
+2021), with priors on the thresholds and tail shapes, sampled by NUTS.
+
+Examples
+--------
+>>> import sbp_bayes
+>>> dist = sbp_bayes.sbp(bin_edges=[0.0, 1.0, 2.0], bin_probs=[0.5, 0.5],
+...                      upper_tail_prob=0.1, upper_xi=0.3, upper_sigma=0.5)
+>>> round(float(dist.isf(0.01)), 4)  # the 99% quantile
+3.4061
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
+from sbp_bayes import datasets
+from sbp_bayes.calibration import crps, pinball_loss, pit, pp_curve, pp_levels, pp_mae
 from sbp_bayes.distributions import InvalidParameterError, SplicedBinnedPareto
+from sbp_bayes.fit import DiagnosticsReport, SBPFit, fit, load
+from sbp_bayes.model import DataError, Design, build_model, make_design
+from sbp_bayes.priors import Prior, PriorError
+from sbp_bayes.stats import FrozenSplicedBinnedPareto, sbp
 
 try:
     __version__ = version("sbp_bayes")
@@ -11,6 +29,28 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     # distribution
+    "FrozenSplicedBinnedPareto",
     "InvalidParameterError",
     "SplicedBinnedPareto",
+    "sbp",
+    # fitting
+    "DataError",
+    "Design",
+    "DiagnosticsReport",
+    "Prior",
+    "PriorError",
+    "SBPFit",
+    "build_model",
+    "fit",
+    "load",
+    "make_design",
+    # calibration
+    "crps",
+    "pinball_loss",
+    "pit",
+    "pp_curve",
+    "pp_levels",
+    "pp_mae",
+    # data
+    "datasets",
 ]

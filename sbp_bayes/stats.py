@@ -81,7 +81,8 @@ def gpd_excess_from_survival(survival, xi, sigma):
     """Excess ``z`` with survival ``survival`` (``0`` gives the endpoint, ``inf`` if unbounded)."""
     survival, xi, sigma = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (survival, xi, sigma)))
     at_end = survival <= 0
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A heavy tail at a tiny survival overflows to +inf, which is the right answer.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         m = -np.log(np.where(at_end, 1.0, survival))
         excess = sigma * m * _expm1_ratio(xi * m)
         endpoint = np.where(xi < 0, -sigma / np.where(xi < 0, xi, -1.0), np.inf)
@@ -178,6 +179,11 @@ class FrozenSplicedBinnedPareto:
     upper_sigma: np.ndarray
     has_lower_tail: bool = True
     has_upper_tail: bool = True
+    #: Thresholds known exactly (e.g. a fit's candidate edges); they must equal Q_B(a).
+    #: Passing them avoids re-deriving them through floating-point sums, so that an
+    #: observation lying exactly on a threshold is classified as the fit classified it.
+    known_lower_threshold: np.ndarray | None = None
+    known_upper_threshold: np.ndarray | None = None
 
     # -- derived quantities ------------------------------------------------------------
 
@@ -208,11 +214,15 @@ class FrozenSplicedBinnedPareto:
     @property
     def lower_threshold(self) -> np.ndarray:
         """``u_L = Q_B(lower_tail_prob)`` (the first edge when the lower tail is absent)."""
+        if self.known_lower_threshold is not None:
+            return self.known_lower_threshold
         return self._body_quantile(self.lower_tail_prob)
 
     @property
     def upper_threshold(self) -> np.ndarray:
         """``u_U = Q_B(1 - upper_tail_prob)`` (the last occupied edge when absent)."""
+        if self.known_upper_threshold is not None:
+            return self.known_upper_threshold
         return self._body_quantile(1.0 - self.upper_tail_prob)
 
     def _regions(self, x):
@@ -377,6 +387,8 @@ class FrozenSplicedBinnedPareto:
             *(getattr(self, n) for n in _NON_EDGE_NAMES),
             has_lower_tail=self.has_lower_tail,
             has_upper_tail=self.has_upper_tail,
+            known_lower_threshold=lo_b,
+            known_upper_threshold=hi_b,
         )
         body_m1 = shifted._body_moment_pieces(lo_b, hi_b, 1)
         body_m2 = shifted._body_moment_pieces(lo_b, hi_b, 2)
@@ -460,6 +472,8 @@ class FrozenSplicedBinnedPareto:
             self.lower_sigma,
             has_lower_tail=self.has_upper_tail,
             has_upper_tail=self.has_lower_tail,
+            known_lower_threshold=None if self.known_upper_threshold is None else -self.known_upper_threshold,
+            known_upper_threshold=None if self.known_lower_threshold is None else -self.known_lower_threshold,
         )
 
     def __getitem__(self, index) -> FrozenSplicedBinnedPareto:
@@ -476,6 +490,12 @@ class FrozenSplicedBinnedPareto:
             *(take(getattr(self, name), 0) for name in _SCALAR_NAMES),
             has_lower_tail=self.has_lower_tail,
             has_upper_tail=self.has_upper_tail,
+            known_lower_threshold=None
+            if self.known_lower_threshold is None
+            else take(self.known_lower_threshold, 0),
+            known_upper_threshold=None
+            if self.known_upper_threshold is None
+            else take(self.known_upper_threshold, 0),
         )
 
     def __repr__(self) -> str:

@@ -1,0 +1,792 @@
+"""``fit()`` and its result, :class:`SBPFit`: sampling, diagnostics gate, save and load.
+
+A fit runs NUTS on the collapsed model of :mod:`sbp_bayes.model` (GPD shapes and
+scales; thresholds and bin probabilities integrated out), then completes every draw
+exactly: the threshold of each tail is drawn from its conditional posterior given the
+draw's GPD parameters (the per-candidate probabilities the model stores), and the
+bin probabilities from their conjugate Dirichlet posterior given the thresholds. The
+result holds, per draw, the full canonical SBP parameter set under the names of
+:class:`~sbp_bayes.SplicedBinnedPareto`:
+
+``bin_probs``, ``lower_tail_prob``, ``upper_tail_prob``, ``lower_xi``, ``lower_sigma``,
+``upper_xi``, ``upper_sigma`` (the GPD scale at the drawn threshold), and
+``lower_threshold`` / ``upper_threshold``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from sbp_bayes.model import (
+    DEFAULT_MAX_TAIL_POINTS,
+    DEFAULT_MIN_TAIL_POINTS,
+    DEFAULT_TAIL_FRACTION,
+    Design,
+    build_model_from_statistics,
+    make_design,
+    prepare_data,
+    summarise,
+)
+from sbp_bayes.priors import Prior
+from sbp_bayes.stats import FrozenSplicedBinnedPareto
+
+__all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "fit", "load"]
+
+SAMPLERS = ("nutpie", "pymc", "numpyro")
+#: Largest pointwise log-likelihood (observations x draws) stored automatically.
+AUTO_LOG_LIKELIHOOD_LIMIT = 20_000_000
+#: Convergence standards of :meth:`SBPFit.check` (Vehtari et al. 2021; Betancourt 2016).
+RHAT_MAX = 1.01
+ESS_MIN = 400
+DIVERGENCE_FRACTION_MAX = 0.01
+BFMI_MIN = 0.3
+
+_COMPILED: OrderedDict = OrderedDict()  # nutpie compiled models by model structure
+_COMPILED_MAX = 8
+
+
+def _version() -> str:
+    from sbp_bayes import __version__
+
+    return __version__
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def _check_sampler(sampler: str) -> None:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}.")
+    needed = {"nutpie": ["nutpie"], "numpyro": ["numpyro", "jax"], "pymc": []}[sampler]
+    for module in needed:
+        try:
+            __import__(module)
+        except ImportError:
+            raise ImportError(
+                f"sampler={sampler!r} needs the package {module!r}, which is not installed. "
+                f"Install it (pip install 'sbp_bayes[numpyro]' for numpyro) or use sampler='pymc'."
+            ) from None
+
+
+def _sample_nutpie(model, *, draws, tune, chains, seed, progressbar):
+    import nutpie
+
+    key = model.sbp_structure
+    data = {var.name: var.get_value() for var in model.data_vars}
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(model)
+        _COMPILED[key] = compiled
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+        # Same graph, new data: coordinates of the candidate thresholds change with it.
+        compiled = compiled.with_data(**data)
+        compiled = replace(compiled, _coords={**compiled._coords, **model.coords})
+    trace = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, os.cpu_count() or 1),
+        seed=seed,
+        progress_bar=progressbar,
+        save_warmup=False,
+    )
+    stats = trace["sample_stats"].to_dataset()
+    drop = [name for name, var in stats.data_vars.items() if var.dtype == object]
+    return xr.DataTree.from_dict(
+        {"posterior": trace["posterior"].to_dataset(), "sample_stats": stats.drop_vars(drop)}
+    )
+
+
+def _sample_pymc(model, *, sampler, draws, tune, chains, seed, progressbar):
+    with model:
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=min(chains, os.cpu_count() or 1),
+            random_seed=seed,
+            progressbar=progressbar,
+            nuts_sampler=sampler,
+            compute_convergence_checks=False,
+        )
+    return xr.DataTree.from_dict(
+        {"posterior": idata["posterior"].to_dataset(), "sample_stats": idata["sample_stats"].to_dataset()}
+    )
+
+
+# ----------------------------------------------------------------------------- completion
+
+
+def _draw_candidates(logprob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One candidate index per draw from per-draw log probabilities (last axis)."""
+    probs = np.exp(logprob - logprob.max(axis=-1, keepdims=True))
+    cumulative = np.cumsum(probs, axis=-1)
+    u = rng.random(logprob.shape[:-1])[..., None] * cumulative[..., -1:]
+    return np.minimum((cumulative < u).sum(axis=-1), logprob.shape[-1] - 1)
+
+
+def _complete_posterior(posterior: xr.Dataset, model, rng: np.random.Generator) -> xr.Dataset:
+    """Add thresholds, tail masses, scales at the threshold and bin probabilities.
+
+    Exact conditional draws: candidate | GPD parameters (from the stored per-draw
+    probabilities), then bin probabilities | thresholds from the conjugate Dirichlet:
+    (tail mass below, body bins, tail mass above) ~ Dirichlet(alpha + counts), and each
+    tail mass split over its bins by the prior Dirichlet (the data see only the sum).
+    """
+    design: Design = model.sbp_design
+    stats = model.sbp_statistics
+    alpha = model.sbp_body.concentration
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    n_bins = design.n_bins
+    counts = stats.counts.astype(float)
+    shape = (n_chain, n_draw)
+    out = {}
+
+    lower_edge = np.zeros(shape, dtype=int)  # first body bin (0-based)
+    upper_edge = np.full(shape, n_bins, dtype=int)  # one past the last body bin
+    n_lower = np.zeros(shape)
+    n_upper = np.zeros(shape)
+    tie_bin = np.full(shape, -1)
+    tie_count = np.zeros(shape)
+
+    for side in ("lower", "upper"):
+        summary = getattr(stats, side)
+        if summary is None:
+            continue
+        logprob = posterior[f"{side}_threshold_logprob"].values
+        chosen = _draw_candidates(logprob, rng)  # index in ascending threshold order
+        edges_index = (design.lower_candidates if side == "lower" else design.upper_candidates)[chosen]
+        threshold = design.bin_edges[edges_index]
+        # Summaries are ordered innermost first; map the ascending choice onto them.
+        inner_first = chosen if side == "upper" else (summary.offsets.size - 1 - chosen)
+        offset = summary.offsets[inner_first]
+        n_beyond = summary.excess.size - summary.start[inner_first]
+        xi = posterior[f"{side}_xi"].values
+        sigma = posterior[f"{side}_sigma_ref"].values + xi * offset
+        out[f"{side}_threshold"] = threshold
+        out[f"{side}_sigma"] = sigma
+        out[f"{side}_threshold_index"] = chosen
+        if side == "lower":
+            lower_edge, n_lower = edges_index, n_beyond
+        else:
+            upper_edge, n_upper = edges_index, n_beyond
+            tie_bin = edges_index - 1
+            tie_count = summary.at_candidate[inner_first]
+
+    bins = np.arange(n_bins)
+    in_body = (bins >= lower_edge[..., None]) & (bins < upper_edge[..., None])
+    body_counts = counts + np.where(bins == tie_bin[..., None], tie_count[..., None], 0.0)
+    body_gamma = rng.gamma(np.where(in_body, alpha + body_counts, 1.0))
+    body_gamma = np.where(in_body, body_gamma, 0.0)
+    below = bins < lower_edge[..., None]
+    above = bins >= upper_edge[..., None]
+    alpha_below = np.where(below, alpha, 0.0).sum(axis=-1)
+    alpha_above = np.where(above, alpha, 0.0).sum(axis=-1)
+    lower_gamma = np.where(alpha_below > 0, rng.gamma(np.maximum(alpha_below + n_lower, 1e-300)), 0.0)
+    upper_gamma = np.where(alpha_above > 0, rng.gamma(np.maximum(alpha_above + n_upper, 1e-300)), 0.0)
+    total = body_gamma.sum(axis=-1) + lower_gamma + upper_gamma
+    # Split each tail mass over its bins by the prior (the data only see the sum).
+    split = rng.gamma(np.broadcast_to(alpha, (*shape, n_bins)))
+    below_split = np.where(below, split, 0.0)
+    above_split = np.where(above, split, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        below_share = np.nan_to_num(below_split / below_split.sum(axis=-1, keepdims=True))
+        above_share = np.nan_to_num(above_split / above_split.sum(axis=-1, keepdims=True))
+    lower_mass = lower_gamma / total
+    upper_mass = upper_gamma / total
+    bin_probs = body_gamma / total[..., None] + below_share * lower_mass[..., None]
+    bin_probs = bin_probs + above_share * upper_mass[..., None]
+
+    sample = ("chain", "draw")
+    extra = {
+        "bin_probs": ((*sample, "bin"), bin_probs),
+        **({"lower_tail_prob": (sample, lower_mass)} if stats.lower is not None else {}),
+        **({"upper_tail_prob": (sample, upper_mass)} if stats.upper is not None else {}),
+        **{name: (sample, value) for name, value in out.items()},
+    }
+    completed = posterior.assign({name: xr.Variable(dims, value) for name, (dims, value) in extra.items()})
+    return completed.assign_coords(bin=np.arange(n_bins))
+
+
+# ----------------------------------------------------------------------------- diagnostics
+
+
+@dataclass
+class DiagnosticsReport:
+    """Outcome of :meth:`SBPFit.check`.
+
+    ``table`` has one row per checked parameter (``r_hat``, ``ess_bulk``, ``ess_tail``
+    and whether it passes); ``divergences``, ``divergence_fraction`` and ``bfmi`` (per
+    chain) describe the sampler; ``problems`` says in words what failed and what to do.
+    """
+
+    table: pd.DataFrame
+    divergences: int
+    divergence_fraction: float
+    bfmi: np.ndarray
+    problems: list[str] = field(default_factory=list)
+    standards: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines = [
+            f"Diagnostics {verdict} (R-hat <= {self.standards.get('rhat_max')}, bulk and tail ESS >= "
+            f"{self.standards.get('ess_min')}, divergences <= {self.standards.get('divergence_max'):.0%}, "
+            f"BFMI >= {self.standards.get('bfmi_min')})",
+            self.table.to_string(float_format=lambda v: f"{v:.4g}"),
+            f"divergences: {self.divergences} ({self.divergence_fraction:.2%}); "
+            f"BFMI per chain: {', '.join(f'{b:.2f}' for b in np.atleast_1d(self.bfmi))}",
+        ]
+        lines += [f"- {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- result
+
+
+class SBPFit:
+    """A fitted spliced binned-Pareto model.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        ``posterior`` (all SBP parameters per draw, plus the sampled ``*_sigma_ref`` and
+        per-draw candidate probabilities ``*_threshold_logprob``), ``sample_stats``,
+        ``observed_data`` (``y``), ``log_likelihood`` (``y``, when computed) and
+        ``posterior_predictive`` (when asked for).
+    data : pandas.Series
+        The data as fitted (index kept).
+    design : Design
+        Bin edges and candidate thresholds.
+    config : dict
+        The options the fit was made with (JSON-serialisable).
+    version : str
+        sbp_bayes version that made the fit.
+    """
+
+    def __init__(self, idata: xr.DataTree, data: pd.Series, design: Design, config: dict, version: str):
+        self.idata = idata
+        self.data = data
+        self.design = design
+        self.config = config
+        self.version = version
+
+    # -- basic views ----------------------------------------------------------------------
+
+    @property
+    def tails(self) -> str:
+        return self.design.tails
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.idata["posterior"].to_dataset()
+
+    @property
+    def n_draws(self) -> int:
+        posterior = self.idata["posterior"]
+        return posterior.sizes["chain"] * posterior.sizes["draw"]
+
+    def _sides(self) -> list[str]:
+        return [side for side in ("lower", "upper") if f"{side}_xi" in self.idata["posterior"]]
+
+    def _threshold_is_fixed(self, side: str) -> bool:
+        candidates = self.design.lower_candidates if side == "lower" else self.design.upper_candidates
+        return candidates.size == 1
+
+    def parameter_names(self) -> list[str]:
+        """The tail parameters of this fit, in reporting order (a fixed threshold, which
+        does not vary, is left out)."""
+        names = []
+        for side in self._sides():
+            names += [f"{side}_xi", f"{side}_sigma", f"{side}_tail_prob"]
+            if not self._threshold_is_fixed(side):
+                names.append(f"{side}_threshold")
+        return names
+
+    def summary(self, var_names: Sequence[str] | None = None, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Posterior summary (numbers, not strings) of the tail parameters and thresholds.
+
+        Columns follow :func:`arviz.summary` with ``round_to="none"``: mean, sd, the
+        equal-tailed ``ci_prob`` interval, MCSE, ESS and R-hat.
+        """
+        import arviz as az
+
+        names = list(var_names) if var_names is not None else self.parameter_names()
+        with warnings.catch_warnings():
+            # A threshold whose posterior sits on one candidate has no variance; ArviZ
+            # then divides 0/0 for R-hat. The NaN it reports is the right answer.
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+            return az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind="eti", round_to="none")
+
+    def __repr__(self) -> str:
+        post = self.idata["posterior"]
+        lines = [
+            f"SBPFit: {len(self.data)} observations, tails={self.tails}, {self.design.n_bins} bins, "
+            f"{post.sizes['chain']} chains x {post.sizes['draw']} draws ({self.config.get('sampler')})"
+        ]
+        for side in self._sides():
+            xi = post[f"{side}_xi"].values
+            threshold = post[f"{side}_threshold"].values
+            lines.append(
+                f"  {side} tail: xi = {np.median(xi):.3g} [{np.quantile(xi, 0.05):.3g}, "
+                f"{np.quantile(xi, 0.95):.3g}], threshold median {np.median(threshold):.4g} "
+                f"({self.design.lower_candidates.size if side == 'lower' else self.design.upper_candidates.size}"
+                " candidates)"
+            )
+        return "\n".join(lines)
+
+    # -- diagnostics ----------------------------------------------------------------------
+
+    def check(
+        self,
+        *,
+        rhat_max: float = RHAT_MAX,
+        ess_min: float = ESS_MIN,
+        divergence_max: float = DIVERGENCE_FRACTION_MAX,
+        bfmi_min: float = BFMI_MIN,
+        warn: bool = True,
+    ) -> DiagnosticsReport:
+        """Convergence diagnostics against documented standards.
+
+        Checks every sampled tail parameter and its derived scale and tail mass:
+        rank-normalised split R-hat <= ``rhat_max`` (1.01), bulk and tail ESS >=
+        ``ess_min`` (400, i.e. 100 per chain for 4 chains; Vehtari et al. 2021),
+        divergent transitions <= ``divergence_max`` (1%) of the draws, and E-BFMI >=
+        ``bfmi_min`` (0.3; Betancourt 2016) in every chain. Returns a
+        :class:`DiagnosticsReport`; when something fails and ``warn`` is true a
+        ``UserWarning`` says what failed and what to do about it.
+        """
+        import arviz as az
+
+        names = []
+        for side in self._sides():
+            names += [f"{side}_xi", f"{side}_sigma_ref", f"{side}_sigma", f"{side}_tail_prob"]
+        rhat = az.rhat(self.idata, var_names=names)
+        ess_bulk = az.ess(self.idata, var_names=names, method="bulk")
+        ess_tail = az.ess(self.idata, var_names=names, method="tail")
+        rows = []
+        for name in names:
+            rows.append(
+                {
+                    "parameter": name,
+                    "r_hat": float(rhat[name]),
+                    "ess_bulk": float(ess_bulk[name]),
+                    "ess_tail": float(ess_tail[name]),
+                }
+            )
+        table = pd.DataFrame(rows).set_index("parameter")
+        table["passed"] = (
+            (table.r_hat <= rhat_max) & (table.ess_bulk >= ess_min) & (table.ess_tail >= ess_min)
+        )
+        stats = self.idata["sample_stats"]
+        divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+        fraction = divergences / self.n_draws
+        bfmi = np.asarray(az.bfmi(stats["energy"])) if "energy" in stats else np.array([np.nan])
+
+        problems = []
+        bad_rhat = table.index[table.r_hat > rhat_max].tolist()
+        if bad_rhat:
+            problems.append(
+                f"R-hat above {rhat_max} for {', '.join(bad_rhat)}: chains disagree. Run longer "
+                "(tune=2000, draws=2000) and look at the trace plot; a tail with few exceedances may "
+                "need an informative prior on xi."
+            )
+        bad_ess = table.index[(table.ess_bulk < ess_min) | (table.ess_tail < ess_min)].tolist()
+        if bad_ess:
+            problems.append(
+                f"Effective sample size below {ess_min} for {', '.join(bad_ess)}: increase draws "
+                f"(currently {self.idata['posterior'].sizes['draw']} per chain) or chains."
+            )
+        if fraction > divergence_max:
+            problems.append(
+                f"{divergences} divergent transitions ({fraction:.1%} of draws): the posterior has regions "
+                "NUTS cannot follow; check that the data have a tail on each modelled side, or fix the "
+                "threshold, or tighten the prior on xi."
+            )
+        if np.any(np.asarray(bfmi) < bfmi_min):
+            problems.append(
+                f"E-BFMI below {bfmi_min} in some chain ({np.round(bfmi, 2).tolist()}): poor exploration "
+                "of the energy; increase tune."
+            )
+        report = DiagnosticsReport(
+            table,
+            divergences,
+            fraction,
+            bfmi,
+            problems,
+            standards={
+                "rhat_max": rhat_max,
+                "ess_min": ess_min,
+                "divergence_max": divergence_max,
+                "bfmi_min": bfmi_min,
+            },
+        )
+        if problems and warn:
+            warnings.warn(
+                "Convergence diagnostics failed:\n" + "\n".join(problems), UserWarning, stacklevel=2
+            )
+        return report
+
+    # -- the predictive distribution -----------------------------------------------------
+
+    def distribution(self, thin: int = 1) -> FrozenSplicedBinnedPareto:
+        """The SBP of every posterior draw as one frozen numpy distribution (batch
+        shape ``(n_draws,)``, chains stacked). Use ``x[..., None]`` to evaluate values
+        under every draw; averaging over the last axis gives posterior predictive
+        quantities that carry threshold and parameter uncertainty."""
+        post = self.idata["posterior"]
+
+        def flat(name):
+            values = post[name].values
+            return values.reshape((-1, *values.shape[2:]))[::thin]
+
+        probs = flat("bin_probs")
+        n = probs.shape[0]
+        params = {}
+        for side in ("lower", "upper"):
+            if f"{side}_xi" in post:
+                params[side] = (
+                    flat(f"{side}_tail_prob"),
+                    flat(f"{side}_xi"),
+                    flat(f"{side}_sigma"),
+                    flat(f"{side}_threshold"),
+                )
+            else:
+                edge = self.design.bin_edges[0] if side == "lower" else self.design.bin_edges[-1]
+                params[side] = (np.zeros(n), np.zeros(n), np.ones(n), np.full(n, edge))
+        return FrozenSplicedBinnedPareto(
+            np.asarray(self.design.bin_edges),
+            probs,
+            params["lower"][0],
+            params["upper"][0],
+            params["lower"][1],
+            params["lower"][2],
+            params["upper"][1],
+            params["upper"][2],
+            has_lower_tail="lower" in self._sides(),
+            has_upper_tail="upper" in self._sides(),
+            known_lower_threshold=params["lower"][3],
+            known_upper_threshold=params["upper"][3],
+        )
+
+    def pointwise_log_likelihood(self, values=None, *, thin: int = 1, chunk_size: int = 2000) -> np.ndarray:
+        """Log density of each value under each posterior draw, shape ``(n_draws, n_values)``.
+
+        Defaults to the fitted data. Computed in chunks of ``chunk_size`` values; ``thin``
+        keeps every ``thin``-th draw.
+        """
+        x = np.asarray(self.data.values if values is None else values, dtype=float)
+        dist = self.distribution(thin=thin)
+        out = np.empty((dist.bin_probs.shape[0], x.size))
+        for start in range(0, x.size, chunk_size):
+            block = x[start : start + chunk_size]
+            out[:, start : start + block.size] = dist.logpdf(block[:, None]).T
+        return out
+
+    def compute_log_likelihood(self, *, thin: int = 1, chunk_size: int = 2000) -> xr.DataTree:
+        """Store the pointwise log-likelihood as the ``log_likelihood`` group (``y``).
+
+        Each observation's log density given the draw's full parameter set, thresholds
+        included — the data are conditionally i.i.d. given those, as PSIS-LOO requires.
+        With ``thin > 1`` only every ``thin``-th draw of each chain is kept (noted in the
+        group's attributes); memory is ``n_draws / thin x N`` floats.
+        """
+        post = self.idata["posterior"]
+        n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+        kept = np.arange(0, n_draw, thin)
+        values = self.data.values.astype(float)
+        dist_full = self.distribution()
+        flat_index = (np.arange(n_chain)[:, None] * n_draw + kept[None, :]).reshape(-1)
+        dist = dist_full[flat_index]
+        loglik = np.empty((flat_index.size, values.size))
+        for start in range(0, values.size, chunk_size):
+            block = values[start : start + chunk_size]
+            loglik[:, start : start + block.size] = dist.logpdf(block[:, None]).T
+        loglik = loglik.reshape(n_chain, kept.size, values.size)
+        dataset = xr.Dataset(
+            {"y": (("chain", "draw", "obs_id"), loglik)},
+            coords={
+                "chain": post["chain"].values,
+                "draw": post["draw"].values[kept],
+                "obs_id": self._obs_id(),
+            },
+            attrs={
+                "thinned_every": int(thin),
+                "note": "log density of each observation given all parameters",
+            },
+        )
+        self.idata["log_likelihood"] = xr.DataTree(dataset)
+        return self.idata
+
+    def posterior_predictive(self, *, thin: int = 1, random_seed=None, max_values: int = 50_000_000):
+        """Draw replicated data sets (one per kept posterior draw) as the
+        ``posterior_predictive`` group (``y``, same length as the data) and return it.
+
+        Refuses to build more than ``max_values`` numbers (say ``thin=k`` to keep every
+        k-th draw) so that a million-point fit cannot exhaust memory by accident.
+        """
+        post = self.idata["posterior"]
+        n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+        kept = np.arange(0, n_draw, thin)
+        n = len(self.data)
+        total = n_chain * kept.size * n
+        if total > max_values:
+            need = math.ceil(n_chain * n_draw * n / max_values)
+            raise MemoryError(
+                f"A posterior predictive of {n_chain} x {kept.size} draws x {n} observations is "
+                f"{total:,} numbers (over max_values={max_values:,}); pass thin={need} or more."
+            )
+        flat_index = (np.arange(n_chain)[:, None] * n_draw + kept[None, :]).reshape(-1)
+        dist = self.distribution()[flat_index]
+        draws = dist.rvs(size=(n, flat_index.size), random_state=random_seed).T
+        dataset = xr.Dataset(
+            {"y": (("chain", "draw", "obs_id"), draws.reshape(n_chain, kept.size, n))},
+            coords={
+                "chain": post["chain"].values,
+                "draw": post["draw"].values[kept],
+                "obs_id": self._obs_id(),
+            },
+        )
+        self.idata["posterior_predictive"] = xr.DataTree(dataset)
+        return self.idata["posterior_predictive"]
+
+    def _obs_id(self):
+        index = self.data.index
+        if isinstance(index, pd.RangeIndex) or index.dtype.kind in "iuf":
+            return np.asarray(index)
+        return np.asarray(index.astype(str))
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, path) -> Path:
+        """Write the fit to one netCDF file: draws, data (with index), configuration,
+        design and the package version. Read it back with :func:`sbp_bayes.load`."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tree = self.idata.copy()
+        meta = {
+            "config": self.config,
+            "design": self.design.to_config(),
+            "version": self.version,
+            "data_name": self.data.name,
+            "data_attrs": {k: v for k, v in self.data.attrs.items() if isinstance(v, (str, int, float))},
+            "index_kind": "range"
+            if isinstance(self.data.index, pd.RangeIndex)
+            else str(self.data.index.dtype),
+        }
+        tree.attrs = {**tree.attrs, "sbp_bayes": json.dumps(meta, default=_json_default)}
+        tree.to_netcdf(path, engine="h5netcdf")
+        return path
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Prior):
+        return value.to_config()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def load(path) -> SBPFit:
+    """Read a fit written by :meth:`SBPFit.save`.
+
+    Examples
+    --------
+    >>> import sbp_bayes  # doctest: +SKIP
+    >>> fit = sbp_bayes.load("results/danish/fit.nc")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No saved fit at {path}; save one with SBPFit.save(path).")
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    if "sbp_bayes" not in tree.attrs:
+        raise ValueError(f"{path} is not a fit saved by sbp_bayes (no 'sbp_bayes' metadata).")
+    meta = json.loads(tree.attrs["sbp_bayes"])
+    observed = tree["observed_data"]["y"]
+    index = observed["obs_id"].values
+    if meta.get("index_kind") == "range":
+        index = pd.RangeIndex(len(index))
+    data = pd.Series(observed.values, index=index, name=meta.get("data_name"))
+    data.attrs.update(meta.get("data_attrs", {}))
+    return SBPFit(tree, data, Design.from_config(meta["design"]), meta["config"], meta["version"])
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def fit(
+    data,
+    *,
+    bins: int | Sequence[float] = 30,
+    tails: str = "both",
+    lower_threshold: float | Sequence[float] | None = None,
+    upper_threshold: float | Sequence[float] | None = None,
+    n_candidates: int = 10,
+    tail_fraction: float = DEFAULT_TAIL_FRACTION,
+    max_tail_points: int = DEFAULT_MAX_TAIL_POINTS,
+    min_tail_points: int = DEFAULT_MIN_TAIL_POINTS,
+    lower_bound: float | None = None,
+    upper_bound: float | None = None,
+    priors: Mapping[str, Prior | Mapping] | None = None,
+    threshold_priors: Mapping[str, object] | None = None,
+    design: Design | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    random_seed: int | None = None,
+    sampler: str = "nutpie",
+    progressbar: bool = True,
+    nan_policy: str = "raise",
+    log_likelihood: bool | str = "auto",
+) -> SBPFit:
+    """Fit a spliced binned-Pareto distribution by NUTS, with priors on the thresholds.
+
+    Parameters
+    ----------
+    data : array_like or pandas.Series
+        Observations (a Series keeps its index for reporting).
+    bins : int or sequence of float
+        Number of equal-width body bins between the innermost candidate thresholds,
+        or their interior edges.
+    tails : {"both", "upper", "lower"}
+        Which tails get a GPD. A side without a tail ends at the data's extreme value
+        (or ``lower_bound``/``upper_bound``).
+    lower_threshold, upper_threshold : float, sequence of float or None
+        ``None`` (default): a uniform prior over ``n_candidates`` candidate thresholds
+        (see :func:`sbp_bayes.model.make_design`). A float fixes the threshold; a
+        sequence gives the candidates.
+    priors : dict
+        Overrides of the default priors (:func:`sbp_bayes.model.default_priors`), e.g.
+        ``{"upper_xi": Prior("Normal", mu=0.2, sigma=0.2)}``; ``upper_sigma`` is the
+        GPD scale at the innermost candidate threshold.
+    threshold_priors : dict
+        ``{"upper": weights}`` over the candidates (ascending), default uniform.
+    draws, tune, chains, random_seed, progressbar
+        Sampler settings.
+    sampler : {"nutpie", "pymc", "numpyro"}
+        NUTS implementation. nutpie compiles once per model structure and process
+        (later fits of the same structure reuse it).
+    nan_policy : {"raise", "omit"}
+        NaN in the data raise a :class:`~sbp_bayes.model.DataError` unless omitted
+        explicitly.
+    log_likelihood : bool or "auto"
+        Store the pointwise log-likelihood (for LOO). ``"auto"`` stores it when it has
+        at most 2e7 entries; otherwise call :meth:`SBPFit.compute_log_likelihood`.
+
+    Returns
+    -------
+    SBPFit
+
+    Examples
+    --------
+    >>> import numpy as np, sbp_bayes
+    >>> x = np.random.default_rng(1).standard_t(4, size=2000)
+    >>> result = sbp_bayes.fit(x, draws=300, tune=300, chains=2, progressbar=False,
+    ...                        random_seed=1)  # doctest: +SKIP
+    >>> result.summary().loc["upper_xi", "mean"] > 0  # doctest: +SKIP
+    True
+    """
+    _check_sampler(sampler)
+    values, index = prepare_data(data, nan_policy=nan_policy)
+    name = data.name if isinstance(data, pd.Series) and data.name is not None else "y"
+    series = pd.Series(values, index=index, name=name)
+    if isinstance(data, pd.Series):
+        series.attrs.update(data.attrs)
+    if design is None:
+        design = make_design(
+            values,
+            bins=bins,
+            tails=tails,
+            lower_threshold=lower_threshold,
+            upper_threshold=upper_threshold,
+            n_candidates=n_candidates,
+            tail_fraction=tail_fraction,
+            max_tail_points=max_tail_points,
+            min_tail_points=min_tail_points,
+            lower_bound=lower_bound,
+            upper_bound=upper_bound,
+        )
+    stats = summarise(values, design)
+    model = build_model_from_statistics(stats, design, priors, threshold_priors)
+
+    seeds = np.random.SeedSequence(random_seed)
+    sampler_seed, completion_seed = seeds.spawn(2)
+    seed = int(sampler_seed.generate_state(1)[0])
+    if sampler == "nutpie":
+        idata = _sample_nutpie(
+            model, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
+        )
+    else:
+        idata = _sample_pymc(
+            model, sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
+        )
+    posterior = _complete_posterior(
+        idata["posterior"].to_dataset(), model, np.random.default_rng(completion_seed)
+    )
+    idata["posterior"] = xr.DataTree(posterior)
+    idata["observed_data"] = xr.DataTree(
+        xr.Dataset({"y": (("obs_id",), values)}, coords={"obs_id": _obs_coordinate(index)})
+    )
+
+    config = {
+        "bins": bins if np.ndim(bins) == 0 else list(np.asarray(bins, dtype=float)),
+        "tails": design.tails,
+        "lower_threshold": lower_threshold,
+        "upper_threshold": upper_threshold,
+        "n_candidates": n_candidates,
+        "tail_fraction": tail_fraction,
+        "max_tail_points": max_tail_points,
+        "min_tail_points": min_tail_points,
+        "lower_bound": lower_bound,
+        "upper_bound": upper_bound,
+        "priors": {k: v.to_config() for k, v in model.sbp_priors.items()},
+        "threshold_priors": {
+            k: (v if isinstance(v, str) else np.asarray(v).tolist())
+            for k, v in (threshold_priors or {}).items()
+        },
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "random_seed": random_seed,
+        "sampler": sampler,
+        "nan_policy": nan_policy,
+        "n_observations": int(values.size),
+        "n_omitted": int(np.size(data) - values.size) if nan_policy == "omit" else 0,
+    }
+    result = SBPFit(idata, series, design, config, _version())
+    if log_likelihood is True or (
+        log_likelihood == "auto" and values.size * result.n_draws <= AUTO_LOG_LIKELIHOOD_LIMIT
+    ):
+        result.compute_log_likelihood()
+    return result
+
+
+def _obs_coordinate(index: pd.Index):
+    if isinstance(index, pd.RangeIndex) or index.dtype.kind in "iuf":
+        return np.asarray(index)
+    return np.asarray(index.astype(str))
