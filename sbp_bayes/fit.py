@@ -350,11 +350,13 @@ class SBPFit:
         for side in self._sides():
             xi = post[f"{side}_xi"].values
             threshold = post[f"{side}_threshold"].values
+            n_candidates = (
+                self.design.lower_candidates if side == "lower" else self.design.upper_candidates
+            ).size
             lines.append(
                 f"  {side} tail: xi = {np.median(xi):.3g} [{np.quantile(xi, 0.05):.3g}, "
                 f"{np.quantile(xi, 0.95):.3g}], threshold median {np.median(threshold):.4g} "
-                f"({self.design.lower_candidates.size if side == 'lower' else self.design.upper_candidates.size}"
-                " candidates)"
+                f"({n_candidates} candidates)"
             )
         return "\n".join(lines)
 

@@ -208,7 +208,13 @@ class SplicedBinnedPareto(Continuous):
                 strict=True,
             )
         )
-        validate_parameters({name: _concrete_value(value) for name, value in given.items()})
+        concrete = {name: _concrete_value(value) for name, value in given.items()}
+        validate_parameters(concrete)
+        if concrete["bin_probs"] is not None:
+            # Validated at the precision they came in, but the graph checks the sum at floatX
+            # precision (float32 probabilities fail float64's tolerance): renormalise in floatX.
+            probs = np.asarray(floatX(concrete["bin_probs"]))
+            given["bin_probs"] = probs / probs.sum(axis=-1, keepdims=True)
         params = [pt.as_tensor_variable(floatX(value)) for value in given.values()]
         return super().dist(params, **kwargs)
 
