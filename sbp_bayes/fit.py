@@ -95,7 +95,9 @@ def _sample_nutpie(model, *, draws, tune, chains, seed, progressbar):
         _COMPILED.move_to_end(key)
         # Same graph, new data: coordinates of the candidate thresholds change with it.
         compiled = compiled.with_data(**data)
-        compiled = replace(compiled, _coords={**compiled._coords, **model.coords})
+        # nutpie keeps coordinates as pandas indexes; PyMC hands out tuples it cannot convert.
+        coords = {name: pd.Index(values) for name, values in model.coords.items()}
+        compiled = replace(compiled, _coords={**compiled._coords, **coords})
     trace = nutpie.sample(
         compiled,
         draws=draws,
@@ -580,6 +582,66 @@ class SBPFit:
         if isinstance(index, pd.RangeIndex) or index.dtype.kind in "iuf":
             return np.asarray(index)
         return np.asarray(index.astype(str))
+
+    # -- tail answers (see sbp_bayes.report) --------------------------------------------
+
+    def tail_quantiles(self, probs=(0.001, 0.01, 0.99, 0.999), *, ci_prob=0.95, ci_kind="eti"):
+        """Quantiles at ``probs`` with credible intervals (see :func:`sbp_bayes.report.tail_quantiles`)."""
+        from sbp_bayes import report
+
+        return report.tail_quantiles(self, probs, ci_prob=ci_prob, ci_kind=ci_kind)
+
+    def return_levels(
+        self,
+        periods=(10, 50, 100),
+        observations_per_period=None,
+        *,
+        tail="upper",
+        ci_prob=0.95,
+        ci_kind="eti",
+    ):
+        """Return levels (see :func:`sbp_bayes.report.return_levels`)."""
+        from sbp_bayes import report
+
+        return report.return_levels(
+            self, periods, observations_per_period, tail=tail, ci_prob=ci_prob, ci_kind=ci_kind
+        )
+
+    def exceedance_probability(self, x, *, tail="upper", ci_prob=0.95, ci_kind="eti"):
+        """Probability of exceeding ``x`` (see :func:`sbp_bayes.report.exceedance_probability`)."""
+        from sbp_bayes import report
+
+        return report.exceedance_probability(self, x, tail=tail, ci_prob=ci_prob, ci_kind=ci_kind)
+
+    def value_at_risk(self, levels=(0.95, 0.99), *, tail="upper", ci_prob=0.95, ci_kind="eti"):
+        """Value at risk (see :func:`sbp_bayes.report.value_at_risk`)."""
+        from sbp_bayes import report
+
+        return report.value_at_risk(self, levels, tail=tail, ci_prob=ci_prob, ci_kind=ci_kind)
+
+    def expected_shortfall(self, levels=(0.95, 0.99), *, tail="upper", ci_prob=0.95, ci_kind="eti"):
+        """Expected shortfall (see :func:`sbp_bayes.report.expected_shortfall`)."""
+        from sbp_bayes import report
+
+        return report.expected_shortfall(self, levels, tail=tail, ci_prob=ci_prob, ci_kind=ci_kind)
+
+    def threshold_posterior(self):
+        """Posterior over the candidate thresholds (see :func:`sbp_bayes.report.threshold_posterior`)."""
+        from sbp_bayes import report
+
+        return report.threshold_posterior(self)
+
+    def tail_shape_posterior(self, *, ci_prob=0.95, ci_kind="eti"):
+        """Posterior of the tail shapes (see :func:`sbp_bayes.report.tail_shape_posterior`)."""
+        from sbp_bayes import report
+
+        return report.tail_shape_posterior(self, ci_prob=ci_prob, ci_kind=ci_kind)
+
+    def score(self, values, *, ci_prob=0.95, ci_kind="eti"):
+        """Predictive percentile of each value (see :func:`sbp_bayes.report.score`)."""
+        from sbp_bayes import report
+
+        return report.score(self, values, ci_prob=ci_prob, ci_kind=ci_kind)
 
     # -- persistence ----------------------------------------------------------------------
 

@@ -13,20 +13,27 @@ the canonical definition). The candidates are marginalised exactly:
     p(x \\mid \\theta) = \\Big[\\sum_l p(l)\\, e^{L_l(\\theta)}\\Big]
                         \\Big[\\sum_m p(m)\\, e^{U_m(\\theta)}\\Big] e^{C(\\theta)},
 
-because with bins fixed the log-likelihood splits into a central part ``C`` that every
+because with bins fixed the log-likelihood splits into a centre that every
 candidate shares, a lower part ``L_l`` and an upper part ``U_m``. This keeps the log
 density smooth in the continuous parameters (NUTS needs that), costs ``O(J)`` instead
 of ``O(J_L J_U)``, and gives the threshold posterior for free (per-draw candidate
 probabilities, stored as ``*_threshold_logprob``). This is the Bayesian threshold
 averaging of Northrop, Attalides & Jonathan (2017).
 
+The bin probabilities are integrated out as well: given the thresholds, the Dirichlet
+prior is conjugate to the bin counts and, by the aggregation property, to the two
+tail masses, so each candidate's body term is a closed-form constant
+(:class:`BodyTerms`). NUTS therefore samples only the GPD shape and scale of each tail
+(two dimensions per tail); :mod:`sbp_bayes.fit` then draws the thresholds and the bin
+probabilities exactly from their conditional posteriors for every draw.
+
 Threshold stability ties the GPD across candidates: if excesses over the reference
 (innermost) candidate ``u_0`` are GPD(ξ, σ_0), excesses over ``u > u_0`` are
 GPD(ξ, σ_0 + ξ(u - u_0)). The tail term of candidate ``m`` is then
 ``Σ_{x_i > u_m} log g_0(x_i - u_0) - N_m log S_0(u_m - u_0)``, a suffix sum over the
 sorted tail points: one GPD evaluation per point that *can* be a tail point, whatever
-the number of candidates. The body enters only through bin counts. So a gradient costs
-``O(M + n_tail)``, independent of ``N``.
+the number of candidates. The body enters only through bin counts, once. So a gradient
+costs ``O(J + n_tail)``, independent of ``N``.
 
 ξ must keep every observation inside the support (for ξ < 0 the GPD ends at
 ``u_0 + σ_0/|ξ|``). Rather than letting NUTS run into ``-inf`` walls, ξ is sampled as
@@ -240,7 +247,10 @@ def _candidate_values(
     values = [_gap_between(upper_side_values, int(count)) for count in counts]
     values = np.unique([v for v in values if v is not None])
     exceedances = upper_side_values.size - np.searchsorted(upper_side_values, values, side="right")
-    return values[exceedances >= MIN_EXCEEDANCES]
+    # With tied data the gap below a tied run leaves more than the target count above it;
+    # dropping those keeps the documented cap (``most``) on the exceedances, and so on the
+    # cost of a gradient.
+    return values[(exceedances >= MIN_EXCEEDANCES) & (exceedances <= most)]
 
 
 def make_design(
@@ -387,7 +397,14 @@ class TailSummary:
 
     @property
     def max_excess(self) -> float:
-        return float(self.excess[-1])
+        """How far the GPD of the reference candidate must reach: beyond every
+        observation *and* every candidate (a bounded tail ending before a candidate
+        would give that candidate a non-positive scale). This bounds ξ from below:
+        ``ξ > -σ_0 / max_excess``."""
+        reach = max(float(self.excess[-1]) if self.excess.size else 0.0, float(self.offsets[-1]))
+        # A lone candidate with no observation beyond it leaves ξ unconstrained by the data;
+        # a tiny positive reach keeps the bound finite (-σ_0 / reach is then far below any prior mass).
+        return reach if reach > 0 else 1e-9 * max(1.0, abs(self.reference))
 
 
 @dataclass(frozen=True)
