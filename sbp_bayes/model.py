@@ -134,7 +134,8 @@ def prepare_data(data, *, nan_policy: str = "raise"):
         values, index = values[keep], index[keep]
     if np.ptp(values) == 0:
         raise DataError(
-            f"All {values.size} data values are equal ({values[0]!r}); there is no distribution to fit."
+            f"All {values.size} data values are equal ({float(values[0])!r}); "
+            "there is no distribution to fit."
         )
     return values, index
 
@@ -301,14 +302,14 @@ def make_design(
                 exceed = int((x > value).sum()) if side == "upper" else int((x < value).sum())
                 if not lo < value < hi:
                     raise DataError(
-                        f"The {side} threshold {value!r} lies outside the data range [{lo!r}, {hi!r}]; "
-                        f"choose a value between the data's minimum and maximum."
+                        f"The {side} threshold {float(value)!r} lies outside the data range "
+                        f"[{lo!r}, {hi!r}]; choose a value between the data's minimum and maximum."
                     )
                 if exceed < MIN_EXCEEDANCES:
                     beyond = "above" if side == "upper" else "below"
                     raise DataError(
-                        f"Only {exceed} observation(s) lie {beyond} the {side} threshold {value!r}; a GPD "
-                        f"tail needs at least {MIN_EXCEEDANCES}. Move the threshold "
+                        f"Only {exceed} observation(s) lie {beyond} the {side} threshold "
+                        f"{float(value)!r}; a GPD tail needs at least {MIN_EXCEEDANCES}. Move the threshold "
                         f"{'down' if side == 'upper' else 'up'}, or fit without the {side} tail "
                         f"(tails='{'lower' if side == 'upper' else 'upper'}')."
                     )
@@ -323,7 +324,7 @@ def make_design(
         if candidates.size == 0:
             raise DataError(
                 f"No {side} candidate threshold could be placed: the most extreme {most} values are tied "
-                f"(e.g. {oriented[-1] * sign!r}). There is no {side} tail to model here; "
+                f"(e.g. {float(oriented[-1] * sign)!r}). There is no {side} tail to model here; "
                 f"fit with tails='{'lower' if side == 'upper' else 'upper'}' or fix the threshold."
             )
         return candidates
@@ -333,7 +334,8 @@ def make_design(
     lower = np.sort(-lower_oriented)  # ascending thresholds on the data scale
     if lower.size and upper.size and lower[-1] >= upper[0]:
         raise DataError(
-            f"The lower thresholds (up to {lower[-1]!r}) must lie below the upper ones (from {upper[0]!r}); "
+            f"The lower thresholds (up to {float(lower[-1])!r}) must lie below the upper ones "
+            f"(from {float(upper[0])!r}); "
             "reduce tail_fraction or fix the thresholds further apart."
         )
 
@@ -432,13 +434,13 @@ def summarise(values: np.ndarray, design: Design) -> SufficientStatistics:
     below, above = x < edges[0], x > edges[-1]
     if below.any() and design.lower_candidates.size == 0:
         raise DataError(
-            f"{int(below.sum())} observation(s) lie below the first bin edge {edges[0]!r} and the model "
-            "has no lower tail; lower the lower_bound or add a lower tail."
+            f"{int(below.sum())} observation(s) lie below the first bin edge {float(edges[0])!r} and the "
+            "model has no lower tail; lower the lower_bound or add a lower tail."
         )
     if above.any() and design.upper_candidates.size == 0:
         raise DataError(
-            f"{int(above.sum())} observation(s) lie above the last bin edge {edges[-1]!r} and the model "
-            "has no upper tail; raise the upper_bound or add an upper tail."
+            f"{int(above.sum())} observation(s) lie above the last bin edge {float(edges[-1])!r} and the "
+            "model has no upper tail; raise the upper_bound or add an upper tail."
         )
     # Bins are [E_k, E_{k+1}); tail points outside the grid count in the outermost bins,
     # which only ever enter through the tail mass.

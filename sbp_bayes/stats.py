@@ -216,6 +216,9 @@ class FrozenSplicedBinnedPareto:
         """``u_L = Q_B(lower_tail_prob)`` (the first edge when the lower tail is absent)."""
         if self.known_lower_threshold is not None:
             return self.known_lower_threshold
+        if not self.has_lower_tail:
+            # Q_B(0) is the first edge; taking it directly avoids rounding in the cumulative sums.
+            return np.broadcast_to(self.bin_edges[..., 0], self.batch_shape).copy()
         return self._body_quantile(self.lower_tail_prob)
 
     @property
@@ -223,6 +226,10 @@ class FrozenSplicedBinnedPareto:
         """``u_U = Q_B(1 - upper_tail_prob)`` (the last occupied edge when absent)."""
         if self.known_upper_threshold is not None:
             return self.known_upper_threshold
+        if not self.has_upper_tail:
+            # The body runs to the last edge (empty last bins have density 0 anyway); Q_B(1)
+            # computed from a sum of probabilities slightly above 1 could stop just short of it.
+            return np.broadcast_to(self.bin_edges[..., -1], self.batch_shape).copy()
         return self._body_quantile(1.0 - self.upper_tail_prob)
 
     def _regions(self, x):
@@ -247,8 +254,10 @@ class FrozenSplicedBinnedPareto:
         right = _gather(self.bin_edges[..., 1:], k)
         mass = _gather(self.bin_probs, k)
         width = right - left
-        cdf = _gather(_cumulative_before(self.bin_probs), k) + mass * (body_x - left) / width
-        sf = _gather(_mass_after(self.bin_probs), k) + mass * (right - body_x) / width
+        # The fraction of the bin first (clipped to [0, 1]): ``(mass * d) / width`` can round
+        # above ``mass`` at a bin's end and break the monotonicity of the CDF / survival.
+        cdf = _gather(_cumulative_before(self.bin_probs), k) + mass * np.clip((body_x - left) / width, 0, 1)
+        sf = _gather(_mass_after(self.bin_probs), k) + mass * np.clip((right - body_x) / width, 0, 1)
         return cdf, sf
 
     # -- scipy-style methods ----------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 import sbp_bayes
 from sbp_bayes import datasets
 
-SMALL = {"draws": 500, "tune": 500, "chains": 2, "progressbar": False}
+SMALL = {"draws": 500, "tune": 500, "chains": 4, "progressbar": False}
 
 
 @pytest.fixture(scope="session")

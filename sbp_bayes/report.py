@@ -1,0 +1,877 @@
+"""Tail answers from a fitted model: quantiles, return levels, exceedance probabilities,
+value at risk, expected shortfall, the threshold and tail-shape posteriors, and scores.
+
+Every function takes an :class:`~sbp_bayes.SBPFit` and returns a tidy
+:class:`pandas.DataFrame` with one row per requested item. The quantity is computed under
+every posterior draw at once (:meth:`SBPFit.distribution`, a batch of draws; no Python
+loop over draws) and then summarised. The columns mean the same in every table:
+
+``median``, ``lower``, ``upper``
+    Posterior median and credible interval of the per-draw quantity. The interval holds
+    ``ci_prob`` of the posterior (default 0.95); ``ci_kind="eti"`` (default) is the
+    equal-tailed interval (the ``(1 - ci_prob)/2`` and ``(1 + ci_prob)/2`` quantiles of
+    the draws), ``ci_kind="hdi"`` the highest-density interval of the draws
+    (:func:`arviz_stats.base.array_stats.hdi`, method ``"nearest"``).
+``mean``
+    Posterior mean of the per-draw quantity.
+``predictive``
+    The same quantity for the *posterior predictive* distribution, the mixture of the
+    draws' distributions, whose CDF is the average of the draws' CDFs. For a probability
+    this is the posterior mean. For a quantile it solves ``mean_s F_s(x) = p``, which is
+    **not** the median of the per-draw quantiles: it carries the parameter uncertainty
+    and lies further out in a heavy tail (Coles 2001, §9.1.2, "predictive return levels").
+``tail``
+    Which tail a row is about (``"lower"`` or ``"upper"``; :func:`tail_quantiles` says
+    ``"body"`` for a quantile that lies between the thresholds in most draws).
+``ci_prob``
+    The interval's probability content, repeated on each row so that a row read alone
+    says what ``lower`` and ``upper`` are.
+
+``DataFrame.attrs`` records ``quantity`` (what the table holds, in words), ``units`` (of
+the data, from ``fit.data.attrs["units"]`` when known), ``ci_prob``, ``ci_kind`` and
+``n_draws``.
+
+Infinite values are kept, not dropped: an expected shortfall is ``inf`` in every draw
+whose tail shape is ``ξ >= 1``. Medians and intervals are then computed on the extended
+real line (the 97.5% point of draws of which 5% are ``inf`` is ``inf``).
+
+References
+----------
+Coles, S. (2001). *An Introduction to Statistical Modeling of Extreme Values*. Springer.
+McNeil, A. J., Frey, R. & Embrechts, P. (2005). *Quantitative Risk Management*. Princeton.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    # quantiles and levels
+    "return_levels",
+    "tail_quantiles",
+    "value_at_risk",
+    # probabilities
+    "exceedance_probability",
+    "score",
+    # risk beyond a level
+    "expected_shortfall",
+    # parameters
+    "tail_shape_posterior",
+    "threshold_posterior",
+]
+
+CI_KINDS = ("eti", "hdi")
+TAIL_SIDES = ("upper", "lower")
+# Bisection steps for predictive quantiles: halving the bracket this often reaches the
+# spacing of floating-point numbers for any bracket a posterior can produce.
+_BISECTION_STEPS = 120
+# ... but stop once the bracket is this narrow relative to its ends.
+_BISECTION_TOLERANCE = 1e-13
+# Largest (values x draws) block evaluated at once in score().
+_SCORE_BLOCK_ELEMENTS = 1 << 21
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_interval(ci_prob, ci_kind) -> tuple[float, str]:
+    try:
+        ci_prob = float(ci_prob)
+    except (TypeError, ValueError):
+        raise ValueError(f"ci_prob must be a number in (0, 1), e.g. 0.95; got {ci_prob!r}.") from None
+    if not 0.0 < ci_prob < 1.0:
+        raise ValueError(f"ci_prob must lie strictly between 0 and 1 (e.g. 0.95); got {ci_prob!r}.")
+    if ci_kind not in CI_KINDS:
+        raise ValueError(
+            f"ci_kind must be 'eti' (equal-tailed interval) or 'hdi' (highest-density interval); "
+            f"got {ci_kind!r}."
+        )
+    return ci_prob, ci_kind
+
+
+def _as_vector(values, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers; got {values!r}.") from None
+    if array.ndim > 1:
+        raise ValueError(f"{name} must be a number or a 1-D sequence of numbers; got shape {array.shape}.")
+    array = np.atleast_1d(array)
+    if array.size == 0:
+        raise ValueError(f"{name} is empty; give at least one value.")
+    if np.isnan(array).any():
+        where = np.flatnonzero(np.isnan(array))[:5].tolist()
+        raise ValueError(f"{name} contains NaN (at position(s) {where}); give numbers only.")
+    return array
+
+
+def _check_probabilities(values, name: str) -> np.ndarray:
+    probs = _as_vector(values, name)
+    bad = (probs <= 0) | (probs >= 1)
+    if bad.any():
+        raise ValueError(
+            f"{name} must lie strictly between 0 and 1; got {probs[bad].tolist()}. "
+            f"(Give probabilities, e.g. 0.99, not percentages.)"
+        )
+    return probs
+
+
+def _check_tail(fit, tail) -> str:
+    if tail not in TAIL_SIDES:
+        raise ValueError(f"tail must be 'upper' or 'lower'; got {tail!r}.")
+    if tail not in fit._sides():
+        raise ValueError(
+            f"This fit has no {tail} tail (it was fitted with tails={fit.tails!r}), so there is no "
+            f"{tail}-tail answer to give. Ask for tail={fit._sides()[0]!r}, or refit with "
+            f"tails='both' or tails={tail!r}."
+        )
+    return tail
+
+
+def _observations_per_period(fit, observations_per_period) -> float | None:
+    if observations_per_period is None:
+        observations_per_period = fit.data.attrs.get("observations_per_year")
+        if observations_per_period is None:
+            return None
+    try:
+        value = float(observations_per_period)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"observations_per_period must be a positive number; got {observations_per_period!r}."
+        ) from None
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(
+            f"observations_per_period must be a positive number; got {observations_per_period!r}."
+        )
+    return value
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def _extended_quantiles(values: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """``numpy.quantile`` (linear) along the last axis, correct on the extended reals.
+
+    numpy interpolates ``a + t (b - a)``, which is NaN when ``b = inf``; between a finite
+    value and ``inf`` the answer is ``inf`` (and ``-inf`` likewise), and between two
+    equal values it is that value. Returns shape ``(len(probs), *values.shape[:-1])``.
+    """
+    if np.isfinite(values).all():
+        return np.quantile(values, probs, axis=-1)
+    below = np.quantile(values, probs, axis=-1, method="lower")
+    above = np.quantile(values, probs, axis=-1, method="higher")
+    with np.errstate(invalid="ignore"):
+        linear = np.quantile(values, probs, axis=-1)
+    out = np.where(np.isposinf(above), np.inf, np.where(np.isneginf(below), -np.inf, linear))
+    return np.where(below == above, below, out)
+
+
+def _summary(values: np.ndarray, ci_prob: float, ci_kind: str, *, with_mean: bool = True) -> dict:
+    """Median, interval and mean of per-draw values (draws on the last axis)."""
+    values = np.asarray(values, dtype=float)
+    if ci_kind == "eti":
+        tails = [(1.0 - ci_prob) / 2.0, (1.0 + ci_prob) / 2.0]
+        median, lower, upper = _extended_quantiles(values, [0.5, *tails])
+    else:
+        from arviz_stats.base import array_stats
+
+        median = _extended_quantiles(values, [0.5])[0]
+        with np.errstate(invalid="ignore"):  # widths inf - inf when most draws are infinite
+            bounds = np.asarray(array_stats.hdi(values, ci_prob, axis=-1))
+        lower, upper = bounds[..., 0], bounds[..., 1]
+    out = {"median": median, "lower": lower, "upper": upper}
+    if with_mean:
+        with np.errstate(invalid="ignore"):  # inf and -inf together have no mean (NaN)
+            out["mean"] = values.mean(axis=-1)
+    return out
+
+
+def _frame(columns: dict, index: pd.Index, fit, *, quantity: str, ci_prob: float, ci_kind: str, **attrs):
+    frame = pd.DataFrame(columns, index=index)
+    frame["ci_prob"] = float(ci_prob)
+    frame.attrs.update(
+        {
+            "quantity": quantity,
+            "units": fit.data.attrs.get("units"),
+            "ci_prob": float(ci_prob),
+            "ci_kind": ci_kind,
+            "n_draws": int(fit.n_draws),
+            **attrs,
+        }
+    )
+    return frame
+
+
+def _oriented(fit, tail: str):
+    """The draws' distribution turned so that the requested tail is the upper one.
+
+    A lower-tail answer about ``X`` is the upper-tail answer about ``-X`` with its sign
+    flipped (``Q_X(p) = -Q_{-X}(1 - p)``), so each quantity is written once.
+    """
+    dist = fit.distribution()
+    return (dist, 1.0) if tail == "upper" else (dist.mirror(), -1.0)
+
+
+def _predictive_upper_quantile(dist, exceedance: np.ndarray, per_draw: np.ndarray) -> np.ndarray:
+    """``x`` with ``mean_s P_s(X > x) = exceedance`` (one per row of ``per_draw``).
+
+    The mixture quantile lies between the smallest and the largest per-draw quantile
+    (there every draw is below/above its own quantile), so bisection on that bracket
+    finds it. The survival side is used so that tiny exceedance probabilities keep
+    their precision. Where a draw's quantile overflowed to ``inf`` and the finite
+    bracket does not reach the level, the answer is ``inf``.
+    """
+    finite = np.isfinite(per_draw)
+    low = np.min(np.where(finite, per_draw, np.inf), axis=-1)
+    high = np.max(np.where(finite, per_draw, -np.inf), axis=-1)
+    none_finite = ~np.isfinite(low)
+    low, high = np.where(none_finite, 0.0, low), np.where(none_finite, 0.0, high)
+
+    def reached(x):  # the mixture's survival at x is at most the target
+        return dist.sf(x[:, None]).mean(axis=-1) <= exceedance
+
+    beyond = ~reached(high)
+    for _ in range(_BISECTION_STEPS):
+        if np.all(high - low <= _BISECTION_TOLERANCE * np.maximum(np.abs(high), np.abs(low))):
+            break
+        middle = low + (high - low) / 2.0
+        ok = reached(middle)
+        high = np.where(ok, middle, high)
+        low = np.where(ok, low, middle)
+    return np.where(none_finite | beyond, np.inf, high)
+
+
+def _tail_quantile_draws(dist, exceedance: np.ndarray) -> np.ndarray:
+    """Per-draw upper quantiles at exceedance probabilities, shape ``(n, n_draws)``."""
+    return dist.isf(exceedance[:, None])
+
+
+def _check_fit_has_draws(fit) -> None:
+    if fit.n_draws < 1:
+        raise ValueError("The fit has no posterior draws to summarise.")
+
+
+# ----------------------------------------------------------------------------- quantiles
+
+
+def tail_quantiles(fit, probs=(0.001, 0.01, 0.99, 0.999), *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
+    """Quantiles at the levels ``probs``, with credible intervals.
+
+    Parameters
+    ----------
+    fit : SBPFit
+    probs : float or sequence of float
+        Non-exceedance probabilities in (0, 1): the ``p``-quantile is the value ``x``
+        with ``P(X <= x) = p``.
+    ci_prob : float
+        Probability content of the credible interval (default 0.95).
+    ci_kind : {"eti", "hdi"}
+        Equal-tailed (default) or highest-density interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``prob``. Columns: ``tail`` (the region the quantile falls in for most
+        draws: ``"lower"`` or ``"upper"`` GPD tail, or ``"body"``), ``median``,
+        ``lower``, ``upper``, ``mean`` (of the per-draw quantiles ``Q_s(p)``),
+        ``predictive`` (the ``p``-quantile of the posterior predictive mixture, which is
+        not the median of the per-draw quantiles), ``in_tail_fraction`` (fraction of
+        draws in which ``p`` lies beyond the draw's threshold, i.e. the quantile comes
+        from a GPD) and ``ci_prob``.
+
+    Examples
+    --------
+    >>> import sbp_bayes
+    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
+    ...                     upper_threshold=10.0)  # doctest: +SKIP
+    >>> table = fit.tail_quantiles([0.99, 0.999])  # doctest: +SKIP
+    >>> table[["tail", "median", "lower", "upper", "predictive"]].round(1)  # doctest: +SKIP
+            tail  median  lower  upper  predictive
+    prob
+    0.990  upper    27.4   22.7   33.7        27.6
+    0.999  upper    93.2   63.8  170.2        97.2
+    """
+    probs = _check_probabilities(probs, "probs")
+    ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
+    _check_fit_has_draws(fit)
+    dist = fit.distribution()
+    column = probs[:, None]
+    per_draw = dist.ppf(column)
+    in_lower = column < dist.lower_tail_prob
+    in_upper = (1.0 - column) < dist.upper_tail_prob
+    lower_share, upper_share = in_lower.mean(axis=-1), in_upper.mean(axis=-1)
+    region = np.where(lower_share > 0.5, "lower", np.where(upper_share > 0.5, "upper", "body"))
+
+    # Predictive quantiles: upper levels on the survival side, lower ones on the mirror.
+    upper_side = probs >= 0.5
+    predictive = np.empty(probs.size)
+    if upper_side.any():
+        predictive[upper_side] = _predictive_upper_quantile(
+            dist, 1.0 - probs[upper_side], per_draw[upper_side]
+        )
+    if (~upper_side).any():
+        predictive[~upper_side] = -_predictive_upper_quantile(
+            dist.mirror(), probs[~upper_side], -per_draw[~upper_side]
+        )
+    columns = {
+        "tail": region,
+        **_summary(per_draw, ci_prob, ci_kind),
+        "predictive": predictive,
+        "in_tail_fraction": lower_share + upper_share,
+    }
+    return _frame(
+        columns,
+        pd.Index(probs, name="prob"),
+        fit,
+        quantity="quantiles Q(p), P(X <= Q(p)) = p",
+        ci_prob=ci_prob,
+        ci_kind=ci_kind,
+    )
+
+
+def return_levels(
+    fit,
+    periods=(10, 50, 100),
+    observations_per_period=None,
+    *,
+    tail="upper",
+    ci_prob=0.95,
+    ci_kind="eti",
+) -> pd.DataFrame:
+    """Return levels: the level exceeded on average once per ``period``.
+
+    Coles' (2001, §4.3.3) convention for a threshold model: with ``n_y`` observations
+    per period (e.g. 365.25 daily values a year), the ``T``-period return level is the
+    value exceeded by one observation with probability ``1 / (T n_y)``, i.e. the
+    ``1 - 1/(T n_y)`` quantile. With ``tail="lower"`` it is the level *undercut* on
+    average once per period, the ``1/(T n_y)`` quantile.
+
+    Parameters
+    ----------
+    fit : SBPFit
+    periods : float or sequence of float
+        Return periods ``T > 0``, in periods (years when ``n_y`` counts observations a year).
+    observations_per_period : float, optional
+        ``n_y``. Defaults to ``fit.data.attrs["observations_per_year"]`` (set by the
+        bundled datasets); without it a ``ValueError`` asks for it.
+    tail : {"upper", "lower"}
+    ci_prob, ci_kind
+        Credible interval (default 95%, equal-tailed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``return_period``. Columns ``tail``, ``exceedance_prob`` (per observation,
+        ``1/(T n_y)``), ``median``, ``lower``, ``upper``, ``mean`` (of the per-draw
+        levels), ``predictive`` (level of the posterior predictive mixture: Coles'
+        predictive return level) and ``ci_prob``. ``attrs["observations_per_period"]``
+        holds ``n_y``.
+
+    Examples
+    --------
+    >>> import sbp_bayes
+    >>> rain = sbp_bayes.datasets.load("rain")  # attrs: observations_per_year = 365.25
+    >>> fit = sbp_bayes.fit(rain, tails="upper", upper_threshold=30.0,
+    ...                     lower_bound=0.0)  # doctest: +SKIP
+    >>> fit.return_levels([10, 100])[["median", "lower", "upper", "predictive"]].round(1)  # doctest: +SKIP
+                   median  lower  upper  predictive
+    return_period
+    10.0             67.0   59.1   81.1        67.6
+    100.0           109.7   83.5  181.5       116.7
+    """
+    tail = _check_tail(fit, tail)
+    periods = _as_vector(periods, "periods")
+    if np.any(periods <= 0) or not np.isfinite(periods).all():
+        raise ValueError(f"periods must be positive and finite; got {periods.tolist()}.")
+    n_per_period = _observations_per_period(fit, observations_per_period)
+    if n_per_period is None:
+        raise ValueError(
+            "How many observations make one period? The data carry no attrs['observations_per_year']; "
+            "pass observations_per_period (e.g. 365.25 for daily data and periods in years)."
+        )
+    exceedance = 1.0 / (periods * n_per_period)
+    if np.any(exceedance >= 1):
+        raise ValueError(
+            f"A return period must span more than one observation: periods x observations_per_period "
+            f"= {(periods * n_per_period).tolist()} must all exceed 1."
+        )
+    ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
+    _check_fit_has_draws(fit)
+    dist, sign = _oriented(fit, tail)
+    per_draw = _tail_quantile_draws(dist, exceedance)
+    predictive = _predictive_upper_quantile(dist, exceedance, per_draw)
+    columns = {
+        "tail": tail,
+        "exceedance_prob": exceedance,
+        **_summary(sign * per_draw, ci_prob, ci_kind),
+        "predictive": sign * predictive,
+    }
+    return _frame(
+        columns,
+        pd.Index(periods, name="return_period"),
+        fit,
+        quantity=f"return levels ({'exceeded' if tail == 'upper' else 'undercut'} on average once a period)",
+        ci_prob=ci_prob,
+        ci_kind=ci_kind,
+        observations_per_period=n_per_period,
+    )
+
+
+def value_at_risk(fit, levels=(0.95, 0.99), *, tail="upper", ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
+    """Value at risk: the quantile a loss stays within with probability ``level``.
+
+    For ``tail="upper"`` (losses recorded as positive numbers, as in the Danish fire
+    data) ``VaR_level = Q(level)``. For ``tail="lower"`` (losses recorded as negative
+    numbers, e.g. returns) ``VaR_level = Q(1 - level)``, reported on the data's own
+    scale, i.e. as a negative number; flip its sign for the positive-loss convention.
+
+    Parameters
+    ----------
+    fit : SBPFit
+    levels : float or sequence of float
+        Confidence levels in (0, 1), e.g. 0.99.
+    tail : {"upper", "lower"}
+    ci_prob, ci_kind
+        Credible interval (default 95%, equal-tailed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``level``. Columns ``tail``, ``prob`` (the quantile's non-exceedance
+        probability: ``level`` or ``1 - level``), ``median``, ``lower``, ``upper``,
+        ``mean`` (of the per-draw VaR), ``predictive`` (VaR of the posterior predictive
+        mixture, not the median of the per-draw VaRs) and ``ci_prob``.
+
+    Examples
+    --------
+    >>> import sbp_bayes
+    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
+    ...                     upper_threshold=10.0)  # doctest: +SKIP
+    >>> fit.value_at_risk([0.99])[["median", "lower", "upper"]].round(1)  # doctest: +SKIP
+           median  lower  upper
+    level
+    0.99     27.4   22.7   33.7
+    """
+    tail = _check_tail(fit, tail)
+    levels = _check_probabilities(levels, "levels")
+    ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
+    _check_fit_has_draws(fit)
+    dist, sign = _oriented(fit, tail)
+    exceedance = 1.0 - levels
+    per_draw = _tail_quantile_draws(dist, exceedance)
+    predictive = _predictive_upper_quantile(dist, exceedance, per_draw)
+    columns = {
+        "tail": tail,
+        "prob": levels if tail == "upper" else 1.0 - levels,
+        **_summary(sign * per_draw, ci_prob, ci_kind),
+        "predictive": sign * predictive,
+    }
+    return _frame(
+        columns,
+        pd.Index(levels, name="level"),
+        fit,
+        quantity=f"value at risk ({tail} tail)",
+        ci_prob=ci_prob,
+        ci_kind=ci_kind,
+    )
+
+
+# ----------------------------------------------------------------------------- probabilities
+
+
+def exceedance_probability(
+    fit, x, *, tail="upper", ci_prob=0.95, ci_kind="eti", observations_per_period=None
+) -> pd.DataFrame:
+    """Probability that one observation exceeds ``x`` (``tail="upper"``: ``P(X > x)``)
+    or falls below it (``tail="lower"``: ``P(X < x)``).
+
+    Parameters
+    ----------
+    fit : SBPFit
+    x : float or sequence of float
+        Levels, in the data's units.
+    tail : {"upper", "lower"}
+    ci_prob, ci_kind
+        Credible interval (default 95%, equal-tailed).
+    observations_per_period : float, optional
+        Observations per period; defaults to ``fit.data.attrs["observations_per_year"]``.
+        When known, the table gets a ``return_period`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``value`` (the levels ``x``). Columns ``tail``, ``median``, ``lower``,
+        ``upper`` (of the per-draw probabilities), ``predictive`` (the posterior mean
+        of the probability, which is the probability under the posterior predictive
+        distribution), ``return_period`` (``1 / (predictive x n_y)``: how many periods
+        pass, on average, per exceedance; only when ``n_y`` is known) and ``ci_prob``.
+
+    Examples
+    --------
+    >>> import sbp_bayes
+    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("rain"), tails="upper",
+    ...                     upper_threshold=30.0, lower_bound=0.0)  # doctest: +SKIP
+    >>> table = fit.exceedance_probability([80.0, 120.0])  # doctest: +SKIP
+    >>> table[["median", "predictive", "return_period"]].round(5)  # doctest: +SKIP
+            median  predictive  return_period
+    value
+    80.0   0.00012     0.00013       20.86307
+    120.0  0.00002     0.00002      111.59499
+    """
+    tail = _check_tail(fit, tail)
+    values = _as_vector(x, "x")
+    ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
+    n_per_period = _observations_per_period(fit, observations_per_period)
+    _check_fit_has_draws(fit)
+    dist, sign = _oriented(fit, tail)
+    # P(X < x) = P(-X > -x): the lower tail is the mirror's upper tail.
+    per_draw = dist.sf(sign * values[:, None])
+    predictive = per_draw.mean(axis=-1)
+    columns = {
+        "tail": tail,
+        **_summary(per_draw, ci_prob, ci_kind, with_mean=False),
+        "predictive": predictive,
+    }
+    if n_per_period is not None:
+        with np.errstate(divide="ignore"):
+            columns["return_period"] = 1.0 / (predictive * n_per_period)
+    return _frame(
+        columns,
+        pd.Index(values, name="value"),
+        fit,
+        quantity=f"probability that one observation is {'above' if tail == 'upper' else 'below'} the value",
+        ci_prob=ci_prob,
+        ci_kind=ci_kind,
+        observations_per_period=n_per_period,
+    )
+
+
+def score(fit, values, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
+    """Where each value falls in the predictive distribution: its percentile (PIT) and a
+    two-sided tail probability, usable as an anomaly score.
+
+    This is the idea behind NFL Next Gen Stats' Passing Score built on the spliced
+    binned-Pareto: an outcome is placed within the distribution of expected outcomes,
+    with heavy tails weighted properly, so that "how unusual was this?" has a calibrated
+    answer. ``pit`` is the predictive probability of a value at or below ``y``,
+    ``mean_s F_s(y)``; if the model is right, the ``pit`` of new observations is
+    uniform on (0, 1). ``tail_probability = 2 min(pit, 1 - pit)`` is the probability of
+    something at least as far out in either tail (small = unusual).
+
+    Parameters
+    ----------
+    fit : SBPFit
+    values : float, sequence of float or pandas.Series
+        Values to score (a Series keeps its index in the result). ``±inf`` score 0 or 1.
+    ci_prob, ci_kind
+        Credible interval of the per-draw percentiles (default 95%, equal-tailed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``values`` (a Series' index, otherwise positions named
+        ``observation``). Columns ``value``, ``pit`` (predictive percentile),
+        ``median``, ``lower``, ``upper`` (of the per-draw percentiles ``F_s(y)``),
+        ``tail`` (``"lower"`` if ``pit < 0.5``, else ``"upper"``),
+        ``tail_probability`` (``2 min(pit, 1 - pit)``, from the predictive), its
+        per-draw interval ``tail_probability_lower``/``tail_probability_upper`` (of
+        ``2 min(F_s, 1 - F_s)``) and ``ci_prob``. Upper-side probabilities come from the
+        survival function, so tiny tail probabilities keep their precision.
+
+    Examples
+    --------
+    >>> import sbp_bayes
+    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper")  # doctest: +SKIP
+    >>> fit.score([1.5, 150.0])[["pit", "tail_probability"]].round(4)  # doctest: +SKIP
+                    pit  tail_probability
+    observation
+    0            0.3547            0.7093
+    1            0.9992            0.0017
+    """
+    if isinstance(values, pd.Series):
+        index = values.index
+        array = _as_vector(values.to_numpy(dtype=float), "values")
+    else:
+        array = _as_vector(values, "values")
+        index = pd.RangeIndex(array.size, name="observation")
+    ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
+    _check_fit_has_draws(fit)
+    dist = fit.distribution()
+    n_draws = fit.n_draws
+    # Each value is evaluated once, on the side where its probability is small (CDF
+    # below the predictive centre, survival above it); the other side is 1 minus it,
+    # which loses nothing there because it is at least about one half.
+    above_centre = array >= np.median(dist.median())
+    near_side = np.empty((array.size, n_draws))
+    block = max(1, _SCORE_BLOCK_ELEMENTS // n_draws)
+    for side, evaluate in ((above_centre, dist.sf), (~above_centre, dist.cdf)):
+        rows = np.flatnonzero(side)
+        for start in range(0, rows.size, block):
+            chunk = rows[start : start + block]
+            near_side[chunk] = evaluate(array[chunk, None])
+    cdf = np.where(above_centre[:, None], 1.0 - near_side, near_side)
+    sf = np.where(above_centre[:, None], near_side, 1.0 - near_side)
+    pit = cdf.mean(axis=-1)
+    survival = sf.mean(axis=-1)
+    two_sided = np.minimum(2.0 * np.minimum(cdf, sf), 1.0)
+    tail_interval = _summary(two_sided, ci_prob, ci_kind, with_mean=False)
+    columns = {
+        "value": array,
+        "pit": pit,
+        **_summary(cdf, ci_prob, ci_kind, with_mean=False),
+        "tail": np.where(pit < 0.5, "lower", "upper"),
+        "tail_probability": np.minimum(2.0 * np.minimum(pit, survival), 1.0),
+        "tail_probability_lower": tail_interval["lower"],
+        "tail_probability_upper": tail_interval["upper"],
+    }
+    return _frame(
+        columns,
+        index,
+        fit,
+        quantity="predictive percentile (PIT) and two-sided tail probability of each value",
+        ci_prob=ci_prob,
+        ci_kind=ci_kind,
+    )
+
+
+# ----------------------------------------------------------------------------- beyond a level
+
+
+def _predictive_partial_upper_mean(dist, level: np.ndarray) -> np.ndarray:
+    """Expected shortfall of the posterior predictive mixture at each level.
+
+    With ``q`` the mixture's ``level``-quantile, ``ES = mean_s E_s[X; X > q] / (1 - level)``.
+    Beyond a draw's threshold the partial mean is closed-form,
+    ``S_s(q) (q + σ_q / (1 - ξ))`` with ``σ_q = σ + ξ (q - u)`` (a GPD stays a GPD above
+    a higher threshold); below it, ``S_s(q) · E_s[X | X > q]`` is taken from the draw's
+    own expected shortfall at the level ``F_s(q)``, which is not close to 1 there.
+    """
+    exceedance = 1.0 - level
+    per_draw = dist.isf(exceedance[:, None])
+    q = _predictive_upper_quantile(dist, exceedance, per_draw)[:, None]
+    survival = dist.sf(q)
+    threshold, xi, sigma = dist.upper_threshold, dist.upper_xi, dist.upper_sigma
+    in_tail = q >= threshold
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        sigma_q = sigma + xi * (q - threshold)
+        tail_mean = np.where(xi < 1, q + sigma_q / np.where(xi < 1, 1.0 - xi, 1.0), np.inf)
+        body_mean = dist.mean_above(np.where(in_tail, 0.5, dist.cdf(q)))
+        conditional = np.where(in_tail, tail_mean, body_mean)
+        partial = np.where(survival > 0, survival * conditional, 0.0)
+    return partial.mean(axis=-1) / exceedance
+
+
+def expected_shortfall(
+    fit, levels=(0.95, 0.99), *, tail="upper", ci_prob=0.95, ci_kind="eti"
+) -> pd.DataFrame:
+    """Expected shortfall (conditional tail expectation): the mean loss beyond VaR.
+
+    ``ES_level = E[X | X > VaR_level]`` for ``tail="upper"``; for ``tail="lower"``
+    ``E[X | X < VaR_level]`` with ``VaR_level = Q(1 - level)``, on the data's own scale
+    (negative for losses recorded as negative numbers; see :func:`value_at_risk`).
+
+    Where a draw's tail shape is ``ξ >= 1`` the tail has no finite mean and that draw's
+    ES is infinite. Such draws are kept: the median and interval are computed on the
+    extended reals (the median itself is infinite if more than half the draws are),
+    ``infinite_fraction`` says how many draws are infinite and ``note`` says it in words.
+
+    Parameters
+    ----------
+    fit : SBPFit
+    levels : float or sequence of float
+        Confidence levels in (0, 1), e.g. 0.99.
+    tail : {"upper", "lower"}
+    ci_prob, ci_kind
+        Credible interval (default 95%, equal-tailed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``level``. Columns ``tail``, ``median``, ``lower``, ``upper``, ``mean``
+        (of the per-draw ES; infinite if any draw is), ``predictive`` (ES of the
+        posterior predictive mixture beyond its own VaR), ``infinite_fraction``,
+        ``note`` and ``ci_prob``.
+
+    Examples
+    --------
+    >>> import sbp_bayes
+    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
+    ...                     upper_threshold=10.0)  # doctest: +SKIP
+    >>> table = fit.expected_shortfall([0.99])  # doctest: +SKIP
+    >>> table[["median", "lower", "upper", "infinite_fraction"]].round(3)  # doctest: +SKIP
+           median   lower    upper  infinite_fraction
+    level
+    0.99   57.692  41.272  128.991              0.001
+    """
+    tail = _check_tail(fit, tail)
+    levels = _check_probabilities(levels, "levels")
+    ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
+    _check_fit_has_draws(fit)
+    dist, sign = _oriented(fit, tail)
+    per_draw = dist.mean_above(levels[:, None])
+    infinite = np.isinf(per_draw).mean(axis=-1)
+    predictive = _predictive_partial_upper_mean(dist, levels)
+    notes = [
+        f"ES is {'+' if sign > 0 else '-'}infinite in {share:.1%} of draws ({tail} xi >= 1)"
+        if share > 0
+        else "finite in every draw"
+        for share in infinite
+    ]
+    columns = {
+        "tail": tail,
+        **_summary(sign * per_draw, ci_prob, ci_kind),
+        "predictive": sign * predictive,
+        "infinite_fraction": infinite,
+        "note": notes,
+    }
+    return _frame(
+        columns,
+        pd.Index(levels, name="level"),
+        fit,
+        quantity=f"expected shortfall ({tail} tail): mean beyond the value at risk",
+        ci_prob=ci_prob,
+        ci_kind=ci_kind,
+    )
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def threshold_posterior(fit) -> pd.DataFrame:
+    """Posterior probability of each candidate threshold, per tail.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per candidate, index (``tail``, ``candidate``) with ``candidate`` the
+        position among the tail's candidates in ascending threshold order (the value of
+        ``*_threshold_index`` in the posterior). Columns:
+
+        - ``threshold``: the candidate value;
+        - ``exceedances``: data points beyond it (above for the upper tail, below for the
+          lower);
+        - ``prior``: its prior probability (uniform unless the fit was given
+          ``threshold_priors``);
+        - ``posterior``: Rao-Blackwellised posterior probability, the mean over draws of
+          the candidate's conditional probability given the draw's tail parameters
+          (``exp(*_threshold_logprob)``). It sums to 1 per tail and has less Monte
+          Carlo error than counting draws;
+        - ``draw_frequency``: the fraction of draws whose sampled threshold is this one
+          (equal to ``posterior`` up to Monte Carlo error).
+
+        A fixed threshold gives one row with posterior 1.
+
+    Examples
+    --------
+    >>> import sbp_bayes
+    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper")  # doctest: +SKIP
+    >>> table = fit.threshold_posterior()  # doctest: +SKIP
+    >>> table[["threshold", "exceedances", "posterior"]].head(3).round(3)  # doctest: +SKIP
+                     threshold  exceedances  posterior
+    tail  candidate
+    upper 0              3.489          433      0.668
+          1              4.286          322      0.268
+          2              5.237          239      0.008
+    """
+    from sbp_bayes.model import _threshold_log_prior
+
+    _check_fit_has_draws(fit)
+    post = fit.idata["posterior"]
+    data = np.asarray(fit.data.values, dtype=float)
+    priors = fit.config.get("threshold_priors") or {}
+    frames = []
+    for side in fit._sides():
+        thresholds = fit.design.lower_thresholds if side == "lower" else fit.design.upper_thresholds
+        n_candidates = thresholds.size
+        logprob = post[f"{side}_threshold_logprob"].values.reshape(-1, n_candidates)
+        chosen = post[f"{side}_threshold_index"].values.reshape(-1)
+        if side == "upper":
+            exceedances = (data[:, None] > thresholds).sum(axis=0)
+        else:
+            exceedances = (data[:, None] < thresholds).sum(axis=0)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "tail": side,
+                    "candidate": np.arange(n_candidates),
+                    "threshold": thresholds,
+                    "exceedances": exceedances.astype(np.int64),
+                    "prior": np.exp(_threshold_log_prior(priors.get(side), n_candidates, side)),
+                    "posterior": np.exp(logprob).mean(axis=0),
+                    "draw_frequency": np.bincount(chosen, minlength=n_candidates) / chosen.size,
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True).set_index(["tail", "candidate"])
+    frame.attrs.update(
+        {
+            "quantity": "posterior probability of each candidate threshold",
+            "units": fit.data.attrs.get("units"),
+            "n_draws": int(fit.n_draws),
+        }
+    )
+    return frame
+
+
+def tail_shape_posterior(fit, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
+    """Posterior of each tail's shape ``ξ``, with what it implies, and of its scale.
+
+    ``ξ > 0`` is a heavy (Pareto-type, Fréchet-domain) tail, ``ξ = 0`` an exponential
+    one, ``ξ < 0`` a tail that ends at a finite point. Moments of order ``1/ξ`` and
+    above do not exist: no finite variance for ``ξ >= 1/2``, no finite mean (and no
+    finite expected shortfall) for ``ξ >= 1``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tail of the fit, index ``tail``. Columns: ``median``, ``lower``,
+        ``upper``, ``mean`` (of ``ξ``); ``prob_xi_positive`` ``P(ξ > 0)``,
+        ``prob_infinite_variance`` ``P(ξ >= 1/2)``, ``prob_infinite_mean`` ``P(ξ >= 1)``;
+        ``sigma_median``, ``sigma_lower``, ``sigma_upper`` (the GPD scale at each draw's
+        threshold, in data units; with a threshold prior it mixes thresholds);
+        ``threshold_median`` and ``tail_prob_median`` (posterior medians of the threshold
+        and of the probability mass beyond it); ``ci_prob``.
+
+    Examples
+    --------
+    >>> import sbp_bayes
+    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
+    ...                     upper_threshold=10.0)  # doctest: +SKIP
+    >>> table = fit.tail_shape_posterior()  # doctest: +SKIP
+    >>> table[["median", "lower", "upper", "prob_infinite_mean"]].round(3)  # doctest: +SKIP
+           median  lower  upper  prob_infinite_mean
+    tail
+    upper   0.482   0.28  0.759               0.001
+    """
+    ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
+    _check_fit_has_draws(fit)
+    post = fit.idata["posterior"]
+    sides = fit._sides()
+
+    def draws(name):
+        return np.stack([post[f"{side}_{name}"].values.reshape(-1) for side in sides])
+
+    xi, sigma = draws("xi"), draws("sigma")
+    sigma_summary = _summary(sigma, ci_prob, ci_kind, with_mean=False)
+    columns = {
+        **_summary(xi, ci_prob, ci_kind),
+        "prob_xi_positive": (xi > 0).mean(axis=-1),
+        "prob_infinite_variance": (xi >= 0.5).mean(axis=-1),
+        "prob_infinite_mean": (xi >= 1).mean(axis=-1),
+        "sigma_median": sigma_summary["median"],
+        "sigma_lower": sigma_summary["lower"],
+        "sigma_upper": sigma_summary["upper"],
+        "threshold_median": np.median(draws("threshold"), axis=-1),
+        "tail_prob_median": np.median(draws("tail_prob"), axis=-1),
+    }
+    return _frame(
+        columns,
+        pd.Index(sides, name="tail"),
+        fit,
+        quantity="posterior of the tail shape xi (median/lower/upper/mean) and of the GPD scale",
+        ci_prob=ci_prob,
+        ci_kind=ci_kind,
+    )

@@ -1,0 +1,947 @@
+"""Model specs: a study written down as a TOML file (``models/*.toml``) and validated.
+
+A spec names the data, the model, its priors, how to sample and what to report, so that
+a study is one reviewable file and one command (``sbp-bayes fit models/danish.toml``).
+
+Sections
+--------
+``[study]``
+    ``name``, ``description``.
+``[data]``
+    Either ``dataset = "danish"`` (a bundled data set, see :mod:`sbp_bayes.datasets`) or
+    ``path = "file.csv"`` (relative to the spec's folder) with ``column = "..."``;
+    optionally ``time_column`` (kept as the index), ``units`` and
+    ``observations_per_year``.
+``[model]``
+    ``family`` (``"sbp"``; see :data:`FAMILIES`), ``tails``, ``bins``,
+    ``lower_threshold``/``upper_threshold`` (a float fixes it, a list gives the candidates,
+    absent means a prior over automatic candidates), ``n_candidates``, ``tail_fraction``,
+    ``max_tail_points``, ``min_tail_points``, ``lower_bound``, ``upper_bound``,
+    ``nan_policy``. These are the options of :func:`sbp_bayes.fit`.
+``[priors.<name>]``
+    ``{dist = "Normal", mu = 0.0, sigma = 0.5}`` for ``upper_xi``, ``upper_sigma``,
+    ``lower_xi``, ``lower_sigma`` (PyMC distributions) or ``bin_probs``
+    (``{dist = "Dirichlet", a = 1.0}``); see :func:`sbp_bayes.model.default_priors`.
+``[threshold_priors]``
+    ``upper``/``lower`` = ``"uniform"`` or one weight per candidate (ascending).
+``[sampler]``
+    ``name`` (nutpie, pymc, numpyro), ``draws``, ``tune``, ``chains``, ``random_seed``.
+``[report]``
+    ``return_periods``, ``observations_per_period`` (default: the data's
+    ``observations_per_year``, so periods are years), ``exceedance`` (values),
+    ``quantiles`` (probabilities), ``var_levels``, ``es_levels``, ``ci_prob``,
+    ``ci_kind`` (eti, hdi), ``score`` (values to score), ``tail`` (upper, lower).
+
+Every mistake raises :class:`SpecError` with a one-line message naming the file and the
+key, and, for a misspelt name, the closest valid one.
+
+Examples
+--------
+>>> from sbp_bayes.spec import loads_spec
+>>> spec = loads_spec('''
+... [data]
+... dataset = "danish"
+... [model]
+... tails = "upper"
+... upper_threshold = 10.0
+... [sampler]
+... draws = 500
+... ''')
+>>> spec.fit_kwargs()["upper_threshold"], spec.sampler.draws, spec.sampler.chains
+(10.0, 500, 4)
+>>> loads_spec('[data]\\ndataset = "danish"\\n[sampler]\\ndraw = 5')
+Traceback (most recent call last):
+...
+sbp_bayes.spec.SpecError: <string>: [sampler] unknown key 'draw'; did you mean 'draws'? (valid keys: ...)
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import itertools
+import json
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from sbp_bayes import datasets
+from sbp_bayes.fit import SAMPLERS
+from sbp_bayes.model import (
+    DEFAULT_MAX_TAIL_POINTS,
+    DEFAULT_MIN_TAIL_POINTS,
+    DEFAULT_TAIL_FRACTION,
+    TAILS,
+    DataError,
+)
+from sbp_bayes.priors import Prior, PriorError
+
+__all__ = [
+    # loading
+    "SpecError",
+    "load_spec",
+    "loads_spec",
+    # the spec
+    "Spec",
+    "StudySpec",
+    "DataSpec",
+    "ModelSpec",
+    "SamplerSpec",
+    "ReportSpec",
+    # model families
+    "FAMILIES",
+    "Family",
+]
+
+
+class SpecError(ValueError):
+    """A model spec is invalid. The message is one line: ``file: [section] key ...``."""
+
+
+class _Invalid(Exception):
+    """Raised by a key check; the text continues "<key> ..." (e.g. "must be ..., got ...")."""
+
+
+# ----------------------------------------------------------------------------- key checks
+
+_TOML_TYPES = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array"}
+
+
+def _type_name(value) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    return _TOML_TYPES.get(type(value), f"a {type(value).__name__}")
+
+
+def _show(value) -> str:
+    """A value as it would be written in TOML (strings in double quotes)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{...}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    return repr(value)
+
+
+def _wrong_type(expected: str, value) -> _Invalid:
+    return _Invalid(f"must be {expected}, got {_show(value)} ({_type_name(value)})")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _closest(name: str, options) -> str:
+    match = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _text(value):
+    if not isinstance(value, str):
+        raise _wrong_type("a string", value)
+    return value
+
+
+def _name(value):
+    if not isinstance(value, str):
+        raise _wrong_type("a non-empty string", value)
+    if not value.strip():
+        raise _Invalid("must be a non-empty string, got an empty string")
+    return value
+
+
+def _integer(minimum: int) -> Callable:
+    what = "a positive integer" if minimum == 1 else "a non-negative integer"
+
+    def check(value):
+        if isinstance(value, float) and value.is_integer():
+            raise _Invalid(f"must be {what}, got {value!r} (a float; write it without a decimal point)")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _wrong_type(what, value)
+        if value < minimum:
+            raise _Invalid(f"must be {what}, got {value}")
+        return value
+
+    return check
+
+
+def _real(what: str = "a number", *, above: float | None = None, below: float | None = None) -> Callable:
+    """A finite number, optionally strictly between ``above`` and ``below``."""
+
+    def check(value):
+        if not _is_number(value):
+            raise _wrong_type(what, value)
+        if not math.isfinite(value):
+            raise _Invalid(f"must be {what}, got {value!r}")
+        if (above is not None and value <= above) or (below is not None and value >= below):
+            raise _Invalid(f"must be {what}, got {value!r}")
+        return float(value)
+
+    return check
+
+
+_positive = _real("a positive number", above=0.0)
+_probability = _real("a probability strictly between 0 and 1", above=0.0, below=1.0)
+
+
+def _choice(*options: str) -> Callable:
+    listed = ", ".join(f'"{o}"' for o in options)
+
+    def check(value):
+        if not isinstance(value, str):
+            raise _wrong_type(f"one of {listed}", value)
+        if value not in options:
+            raise _Invalid(f"must be one of {listed}, got {_show(value)}{_closest(value, options)}")
+        return value
+
+    return check
+
+
+def _number_list(item: Callable, what: str, *, increasing: bool = False, empty: bool = True) -> Callable:
+    """A list of numbers checked by ``item``; a single number is read as a one-element list."""
+
+    def check(value):
+        items = [value] if _is_number(value) else value
+        if not isinstance(items, list):
+            raise _wrong_type(f"a list of {what}", value)
+        try:
+            converted = [item(entry) for entry in items]
+        except _Invalid:
+            raise _Invalid(f"must be a list of {what}, got {_show(value)}") from None
+        if not converted and not empty:
+            raise _Invalid(f"must be a non-empty list of {what}, got []")
+        if increasing and any(b <= a for a, b in itertools.pairwise(converted)):
+            raise _Invalid(f"must be a strictly increasing list of {what}, got {_show(value)}")
+        return converted
+
+    return check
+
+
+def _threshold(value):
+    """A fixed threshold (number) or the candidate thresholds (increasing list)."""
+    if _is_number(value):
+        return _real()(value)
+    if isinstance(value, list):
+        return _number_list(_real(), "numbers", increasing=True, empty=False)(value)
+    raise _wrong_type("a number (fixed threshold) or a list of numbers (candidates)", value)
+
+
+def _bins(value):
+    if _is_number(value):
+        return _integer(1)(value)
+    if isinstance(value, list):
+        return _number_list(_real(), "numbers", increasing=True, empty=False)(value)
+    raise _wrong_type("a positive integer (number of bins) or a list of interior bin edges", value)
+
+
+def _weights(value):
+    if isinstance(value, str):
+        if value != "uniform":
+            raise _Invalid(f'must be "uniform" or a list of non-negative weights, got {_show(value)}')
+        return value
+    what = 'the string "uniform" or a list of non-negative weights'
+    if not isinstance(value, list):
+        raise _wrong_type(what, value)
+    weights = _number_list(_real("a non-negative number", above=None), "non-negative numbers", empty=False)(
+        value
+    )
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise _Invalid(f"must be {what} with a positive sum, got {_show(value)}")
+    return weights
+
+
+@dataclass(frozen=True)
+class _Key:
+    check: Callable
+    default: object = None
+
+
+# ----------------------------------------------------------------------------- families
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family a spec can name in ``[model] family``.
+
+    ``model_keys`` are the keys its ``[model]`` section accepts (with their checks and
+    defaults), ``prior_names`` the priors it has, ``fit`` the function that fits it
+    (called as ``fit(data, **spec.fit_kwargs())``), as ``"module:function"``.
+    """
+
+    name: str
+    description: str
+    model_keys: Mapping[str, _Key]
+    prior_names: tuple[str, ...]
+    fit: str
+
+    def fit_function(self) -> Callable:
+        import importlib
+
+        module, function = self.fit.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+_SBP_MODEL_KEYS = {
+    "tails": _Key(_choice(*TAILS), "both"),
+    "bins": _Key(_bins, 30),
+    "lower_threshold": _Key(_threshold),
+    "upper_threshold": _Key(_threshold),
+    "n_candidates": _Key(_integer(1), 10),
+    "tail_fraction": _Key(_real("a number in (0, 0.5]", above=0.0, below=0.5 + 1e-12), DEFAULT_TAIL_FRACTION),
+    "max_tail_points": _Key(_integer(1), DEFAULT_MAX_TAIL_POINTS),
+    "min_tail_points": _Key(_integer(1), DEFAULT_MIN_TAIL_POINTS),
+    "lower_bound": _Key(_real()),
+    "upper_bound": _Key(_real()),
+    "nan_policy": _Key(_choice("raise", "omit"), "raise"),
+}
+
+#: Model families by ``[model] family`` name. Later families (normal, student_t, binned,
+#: gpd_normal_gpd, pot_gpd, sbp_continuous) are added here with their keys and fit function.
+FAMILIES: dict[str, Family] = {
+    "sbp": Family(
+        name="sbp",
+        description="spliced binned-Pareto: histogram body, GPD tails, threshold prior",
+        model_keys=_SBP_MODEL_KEYS,
+        prior_names=("upper_xi", "upper_sigma", "lower_xi", "lower_sigma", "bin_probs"),
+        fit="sbp_bayes.fit:fit",
+    ),
+}
+
+_STUDY_KEYS = {"name": _Key(_name), "description": _Key(_text, "")}
+_DATA_KEYS = {
+    "dataset": _Key(_choice(*datasets.available())),
+    "path": _Key(_name),
+    "column": _Key(_name),
+    "time_column": _Key(_name),
+    "units": _Key(_text),
+    "observations_per_year": _Key(_positive),
+}
+_SAMPLER_KEYS = {
+    "name": _Key(_choice(*SAMPLERS), "nutpie"),
+    "draws": _Key(_integer(1), 1000),
+    "tune": _Key(_integer(0), 1000),
+    "chains": _Key(_integer(1), 4),
+    "random_seed": _Key(_integer(0)),
+}
+_REPORT_KEYS = {
+    "return_periods": _Key(_number_list(_positive, "positive numbers"), [10.0, 50.0, 100.0]),
+    "observations_per_period": _Key(_positive),
+    "exceedance": _Key(_number_list(_real(), "numbers"), []),
+    "quantiles": _Key(_number_list(_probability, "probabilities in (0, 1)"), [0.001, 0.01, 0.99, 0.999]),
+    "var_levels": _Key(_number_list(_probability, "probabilities in (0, 1)"), [0.95, 0.99]),
+    "es_levels": _Key(_number_list(_probability, "probabilities in (0, 1)"), [0.95, 0.99]),
+    "ci_prob": _Key(_probability, 0.95),
+    "ci_kind": _Key(_choice("eti", "hdi"), "eti"),
+    "score": _Key(_number_list(_real(), "numbers"), []),
+    "tail": _Key(_choice("upper", "lower")),
+}
+_THRESHOLD_PRIOR_KEYS = {"upper": _Key(_weights), "lower": _Key(_weights)}
+_SECTIONS = ("study", "data", "model", "priors", "threshold_priors", "sampler", "report")
+
+
+# ----------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """``[study]``: what the study is called and what it is about."""
+
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """``[data]``: a bundled ``dataset`` or a CSV ``path`` (absolute) with a ``column``."""
+
+    dataset: str | None = None
+    path: Path | None = None
+    column: str | None = None
+    time_column: str | None = None
+    units: str | None = None
+    observations_per_year: float | None = None
+
+    def describe(self) -> str:
+        """Where the data come from, in words."""
+        if self.dataset is not None:
+            return f"bundled dataset {self.dataset!r} ({datasets.info(self.dataset).source})"
+        return f"column {self.column!r} of {self.path}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``[model]``: the family and its options (every key, defaults filled in)."""
+
+    family: str
+    options: dict = field(default_factory=dict)
+
+    @property
+    def tails(self) -> str | None:
+        return self.options.get("tails")
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """``[sampler]``: NUTS implementation and run length."""
+
+    name: str = "nutpie"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    random_seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """``[report]``: which tail answers the report gives (defaults as in :mod:`sbp_bayes.report`)."""
+
+    return_periods: tuple[float, ...] = (10.0, 50.0, 100.0)
+    observations_per_period: float | None = None
+    exceedance: tuple[float, ...] = ()
+    quantiles: tuple[float, ...] = (0.001, 0.01, 0.99, 0.999)
+    var_levels: tuple[float, ...] = (0.95, 0.99)
+    es_levels: tuple[float, ...] = (0.95, 0.99)
+    ci_prob: float = 0.95
+    ci_kind: str = "eti"
+    score: tuple[float, ...] = ()
+    tail: str | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated model spec. Build it with :func:`load_spec` or :func:`loads_spec`.
+
+    Attributes
+    ----------
+    source : str
+        The file it was read from, as given (used in messages).
+    study, data, model, sampler, report
+        The sections (see the module docstring).
+    priors : dict of str to Prior
+        Priors given in ``[priors.*]`` (the others keep their defaults).
+    threshold_priors : dict
+        ``{"upper": "uniform" or weights}`` as given in ``[threshold_priors]``.
+    """
+
+    source: str
+    study: StudySpec
+    data: DataSpec
+    model: ModelSpec
+    priors: dict
+    threshold_priors: dict
+    sampler: SamplerSpec
+    report: ReportSpec
+
+    @property
+    def family(self) -> Family:
+        return FAMILIES[self.model.family]
+
+    def fit_kwargs(self) -> dict:
+        """Keyword arguments of the family's fit function (:func:`sbp_bayes.fit` for "sbp").
+
+        Model options left unset (``None``) are not passed, so the function's defaults apply.
+        """
+        kwargs = {key: value for key, value in self.model.options.items() if value is not None}
+        if self.priors:
+            kwargs["priors"] = dict(self.priors)
+        if self.threshold_priors:
+            kwargs["threshold_priors"] = dict(self.threshold_priors)
+        kwargs.update(
+            sampler=self.sampler.name,
+            draws=self.sampler.draws,
+            tune=self.sampler.tune,
+            chains=self.sampler.chains,
+            random_seed=self.sampler.random_seed,
+        )
+        return kwargs
+
+    def load_data(self) -> pd.Series:
+        """The data as a float Series named after its column, with ``attrs`` ``units``,
+        ``observations_per_year`` and ``source`` where known.
+
+        Raises
+        ------
+        SpecError
+            The file or a column named by the spec is missing.
+        DataError
+            The column holds values that are not numbers.
+        """
+        spec = self.data
+        if spec.dataset is not None:
+            series = datasets.load(spec.dataset)
+        else:
+            _check_csv(self.source, spec.path, spec.column, spec.time_column)
+            columns = [spec.column] + ([spec.time_column] if spec.time_column else [])
+            frame = pd.read_csv(spec.path, usecols=list(dict.fromkeys(columns)))
+            raw = frame[spec.column]
+            series = pd.to_numeric(raw, errors="coerce").astype(float)
+            bad = series.isna() & raw.notna()
+            if bad.any():
+                row = int(bad.to_numpy().nonzero()[0][0])
+                raise DataError(
+                    f"{spec.path}: column {spec.column!r} has {int(bad.sum())} value(s) that are not numbers "
+                    f"(first {raw.iloc[row]!r} on line {row + 2}); clean the file or choose another column."
+                )
+            if spec.time_column:
+                series.index = pd.Index(frame[spec.time_column], name=spec.time_column)
+            series.name = spec.column
+            series.attrs["source"] = str(spec.path)
+        if spec.units is not None:
+            series.attrs["units"] = spec.units
+        if spec.observations_per_year is not None:
+            series.attrs["observations_per_year"] = spec.observations_per_year
+        return series
+
+    def observations_per_period(self, data: pd.Series | None = None) -> float | None:
+        """``[report] observations_per_period``, else the data's observations per year."""
+        if self.report.observations_per_period is not None:
+            return self.report.observations_per_period
+        if self.data.observations_per_year is not None:
+            return self.data.observations_per_year
+        if data is not None and data.attrs.get("observations_per_year"):
+            return float(data.attrs["observations_per_year"])
+        if self.data.dataset is not None:
+            return datasets.info(self.data.dataset).observations_per_year
+        return None
+
+    def report_tail(self) -> str:
+        """The tail the report's tail answers refer to (``[report] tail`` or the modelled one)."""
+        if self.report.tail is not None:
+            return self.report.tail
+        return "lower" if self.model.tails == "lower" else "upper"
+
+    def fit(self, data: pd.Series | None = None, **options):
+        """Fit the model: the family's fit function on ``data`` (default :meth:`load_data`)
+        with :meth:`fit_kwargs` updated by ``options``."""
+        data = self.load_data() if data is None else data
+        return self.family.fit_function()(data, **{**self.fit_kwargs(), **options})
+
+    def with_sampler(self, **changes) -> Spec:
+        """A copy with sampler settings replaced (checked like the spec's own)."""
+        for key, value in changes.items():
+            if key not in _SAMPLER_KEYS:
+                raise SpecError(f"{self.source}: [sampler] unknown key {key!r}{_closest(key, _SAMPLER_KEYS)}")
+            _checked(self.source, "[sampler]", key, _SAMPLER_KEYS[key], value)
+        return replace(self, sampler=replace(self.sampler, **changes))
+
+    def to_dict(self) -> dict:
+        """The spec as a TOML-ready dict: every section, defaults filled in, ``None`` left out.
+        A data path is absolute, so the dict describes the study wherever it is written."""
+        data = {
+            "dataset": self.data.dataset,
+            "path": str(self.data.path) if self.data.path is not None else None,
+            "column": self.data.column,
+            "time_column": self.data.time_column,
+            "units": self.data.units,
+            "observations_per_year": self.data.observations_per_year,
+        }
+        sampler = {
+            "name": self.sampler.name,
+            "draws": self.sampler.draws,
+            "tune": self.sampler.tune,
+            "chains": self.sampler.chains,
+            "random_seed": self.sampler.random_seed,
+        }
+        report = {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in self.report.__dict__.items()
+        }
+        sections = {
+            "study": {"name": self.study.name, "description": self.study.description},
+            "data": data,
+            "model": {"family": self.model.family, **self.model.options},
+            "priors": {name: prior.to_config() for name, prior in self.priors.items()},
+            "threshold_priors": dict(self.threshold_priors),
+            "sampler": sampler,
+            "report": report,
+        }
+        out = {}
+        for section, values in sections.items():
+            kept = {key: value for key, value in values.items() if value is not None}
+            if kept:
+                out[section] = kept
+        return out
+
+    def to_toml(self, comment: str | None = None) -> str:
+        """The spec as TOML text (:meth:`to_dict`), read back by :func:`loads_spec`."""
+        return _dumps_toml(self.to_dict(), comment)
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def load_spec(path, *, check_data: bool = True) -> Spec:
+    """Read and validate a spec file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file. A ``[data] path`` inside it is relative to its folder.
+    check_data : bool
+        Check that a data file and its columns exist (``False`` when only the report
+        settings are needed, e.g. to re-render a saved fit whose data have moved).
+
+    Raises
+    ------
+    SpecError
+        One line naming the file and the key: unknown sections or keys (with the
+        closest valid name), wrong types, missing files or columns, bad values.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import sbp_bayes
+    >>> spec = load_spec(Path(sbp_bayes.__file__).parents[1] / "models" / "danish.toml")
+    >>> spec.data.dataset, spec.model.tails, spec.report.es_levels
+    ('danish', 'upper', (0.99,))
+    """
+    source = str(path)
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{source}: no such spec file" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"{source}: cannot read the spec: {error}") from None
+    return loads_spec(text, base_dir=path.resolve().parent, source=source, check_data=check_data)
+
+
+def loads_spec(text: str, *, base_dir=".", source: str = "<string>", check_data: bool = True) -> Spec:
+    """Validate a spec given as TOML text (see :func:`load_spec`); ``base_dir`` resolves a
+    relative ``[data] path`` and ``source`` names the spec in messages."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{source}: not valid TOML: {_one_line(error)}") from None
+    for name, value in raw.items():
+        if name not in _SECTIONS:
+            hint = _closest(name, _SECTIONS)
+            if not isinstance(value, dict):
+                where = _section_of(name)
+                hint = hint or (f"; it belongs in [{where}]" if where else "")
+                raise SpecError(
+                    f"{source}: unknown top-level key {name!r}{hint} (sections: {_list(_SECTIONS)})"
+                )
+            raise SpecError(f"{source}: unknown section [{name}]{hint} (valid sections: {_list(_SECTIONS)})")
+        if not isinstance(value, dict):
+            raise SpecError(
+                f"{source}: [{name}] must be a table (a [{name}] section), got {_type_name(value)}"
+            )
+
+    parser = _Parser(source, raw)
+    study = parser.section("study", _STUDY_KEYS)
+    data = parser.data(Path(base_dir), check_data)
+    model = parser.model()
+    priors = parser.priors(model)
+    threshold_priors = parser.threshold_priors(model)
+    sampler = SamplerSpec(**parser.section("sampler", _SAMPLER_KEYS))
+    report = parser.report(model)
+    if study["name"] is None:
+        study["name"] = Path(source).stem if source != "<string>" else "study"
+    return Spec(
+        source=source,
+        study=StudySpec(**study),
+        data=data,
+        model=model,
+        priors=priors,
+        threshold_priors=threshold_priors,
+        sampler=sampler,
+        report=report,
+    )
+
+
+def _one_line(error) -> str:
+    return " ".join(str(error).split())
+
+
+def _list(names) -> str:
+    return ", ".join(names)
+
+
+def _section_of(key: str) -> str | None:
+    for section, keys in (
+        ("data", _DATA_KEYS),
+        ("model", {**_SBP_MODEL_KEYS, "family": None}),
+        ("sampler", _SAMPLER_KEYS),
+        ("report", _REPORT_KEYS),
+        ("study", _STUDY_KEYS),
+    ):
+        if key in keys:
+            return section
+    return None
+
+
+def _checked(source: str, section: str, key: str, spec_key: _Key, value):
+    try:
+        return spec_key.check(value)
+    except _Invalid as problem:
+        raise SpecError(f"{source}: {section} {key} {problem}") from None
+
+
+class _Parser:
+    """Walks the raw TOML dict section by section, raising :class:`SpecError` on the first problem."""
+
+    def __init__(self, source: str, raw: dict):
+        self.source = source
+        self.raw = raw
+
+    def error(self, message: str) -> SpecError:
+        return SpecError(f"{self.source}: {message}")
+
+    def section(self, name: str, keys: Mapping[str, _Key], *, label: str | None = None) -> dict:
+        label = label or f"[{name}]"
+        given = self.raw.get(name, {})
+        for key in given:
+            if key not in keys:
+                raise self.error(
+                    f"{label} unknown key {key!r}{_closest(key, keys)} (valid keys: {_list(keys)})"
+                )
+        out = {}
+        for key, spec_key in keys.items():
+            if key in given:
+                out[key] = _checked(self.source, label, key, spec_key, given[key])
+            else:
+                out[key] = list(spec_key.default) if isinstance(spec_key.default, list) else spec_key.default
+        return out
+
+    def data(self, base_dir: Path, check_data: bool) -> DataSpec:
+        if "data" not in self.raw:
+            raise self.error(
+                'missing section [data]: give dataset = "danish" (bundled) or path = "file.csv" and column'
+            )
+        values = self.section("data", _DATA_KEYS)
+        if values["dataset"] is not None:
+            if values["path"] is not None:
+                raise self.error(
+                    "[data] dataset and path are both set; give one: a bundled dataset or a CSV path"
+                )
+            for key in ("column", "time_column"):
+                if values[key] is not None:
+                    raise self.error(
+                        f"[data] {key} applies to a CSV path, not to the bundled dataset "
+                        f"{values['dataset']!r} (its column is {datasets.info(values['dataset']).column!r})"
+                    )
+            return DataSpec(**values)
+        if values["path"] is None:
+            raise self.error(
+                f'[data] needs dataset = "name" (bundled: {_list(datasets.available())}) '
+                'or path = "file.csv" with column = "..."'
+            )
+        if values["column"] is None:
+            raise self.error(f"[data] column is missing: say which column of {values['path']} holds the data")
+        values["path"] = (base_dir / values["path"]).resolve()
+        if check_data:
+            _check_csv(self.source, values["path"], values["column"], values["time_column"])
+        return DataSpec(**values)
+
+    def model(self) -> ModelSpec:
+        given = self.raw.get("model", {})
+        family = _checked(
+            self.source, "[model]", "family", _Key(_choice(*FAMILIES)), given.get("family", "sbp")
+        )
+        keys = FAMILIES[family].model_keys
+        options = self.section("model", {"family": _Key(_text, family), **keys})
+        options.pop("family")
+        tails = options.get("tails")
+        if tails is not None:
+            for side in ("lower", "upper"):
+                has_tail = tails in ("both", side)
+                if options.get(f"{side}_threshold") is not None and not has_tail:
+                    raise self.error(
+                        f"[model] {side}_threshold is set but tails = {_show(tails)} has no {side} tail"
+                    )
+                if options.get(f"{side}_bound") is not None and has_tail:
+                    raise self.error(
+                        f"[model] {side}_bound applies only to a side without a tail (the body's hard end), "
+                        f"but tails = {_show(tails)} models the {side} tail"
+                    )
+            lower, upper = options.get("lower_threshold"), options.get("upper_threshold")
+            if lower is not None and upper is not None and max(_as_list(lower)) >= min(_as_list(upper)):
+                raise self.error(
+                    f"[model] lower_threshold {_show(lower)} must lie below upper_threshold {_show(upper)}"
+                )
+        if (
+            options.get("lower_bound") is not None
+            and options.get("upper_bound") is not None
+            and options["lower_bound"] >= options["upper_bound"]
+        ):
+            raise self.error(
+                f"[model] lower_bound {options['lower_bound']!r} must be below "
+                f"upper_bound {options['upper_bound']!r}"
+            )
+        if options.get("min_tail_points", 0) > options.get("max_tail_points", math.inf):
+            raise self.error(
+                f"[model] min_tail_points {options['min_tail_points']} must not exceed "
+                f"max_tail_points {options['max_tail_points']}"
+            )
+        return ModelSpec(family, options)
+
+    def priors(self, model: ModelSpec) -> dict:
+        given = self.raw.get("priors", {})
+        names = FAMILIES[model.family].prior_names
+        tails = model.tails
+        out = {}
+        for name, config in given.items():
+            label = f"[priors.{name}]"
+            if name not in names:
+                raise self.error(f"unknown prior {label}{_closest(name, names)} (priors: {_list(names)})")
+            side = name.split("_")[0]
+            if side in ("lower", "upper") and tails is not None and tails not in ("both", side):
+                raise self.error(f"{label} is a prior of the {side} tail, but [model] tails = {_show(tails)}")
+            if not isinstance(config, dict):
+                raise self.error(
+                    f'{label} must be a table such as {{dist = "Normal", mu = 0.0, sigma = 0.5}}, '
+                    f"got {_show(config)} ({_type_name(config)})"
+                )
+            out[name] = self._prior(label, name, config)
+        return out
+
+    def _prior(self, label: str, name: str, config: dict) -> Prior:
+        if "dist" not in config:
+            raise self.error(f'{label} dist is missing: name a PyMC distribution, e.g. dist = "Normal"')
+        dist = config["dist"]
+        if not isinstance(dist, str):
+            raise self.error(f"{label} dist must be a string, got {_show(dist)} ({_type_name(dist)})")
+        parameters = {key: value for key, value in config.items() if key != "dist"}
+        for key, value in parameters.items():
+            ok = _is_number(value) or (isinstance(value, list) and all(_is_number(v) for v in value))
+            if not ok:
+                raise self.error(
+                    f"{label} {key} must be a number or a list of numbers, got {_show(value)} "
+                    f"({_type_name(value)})"
+                )
+        try:
+            prior = Prior(dist, **parameters)
+        except PriorError as error:
+            raise self.error(f"{label} dist: {_one_line(error)}") from None
+        if name == "bin_probs":
+            if dist != "Dirichlet" or set(parameters) - {"a"}:
+                raise self.error(
+                    f'{label} must be {{dist = "Dirichlet", a = <positive number>}}, got '
+                    + ", ".join(f"{key} = {_show(value)}" for key, value in config.items())
+                )
+            concentration = parameters.get("a", 1.0)
+            if not all(v > 0 for v in _as_list(concentration)):
+                raise self.error(f"{label} a must be positive, got {_show(concentration)}")
+            return prior
+        # PyMC silently accepts unknown keyword arguments: check names against the signature.
+        signature = inspect.signature(getattr(__import__("pymc"), dist).dist)
+        accepted = [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "cls"
+        ]
+        for key in parameters:
+            if key not in accepted:
+                raise self.error(
+                    f"{label} {key} is not a parameter of {dist}{_closest(key, accepted)} "
+                    f"({dist} takes: {_list(accepted)})"
+                )
+        try:
+            import pymc as pm
+
+            # FAST_COMPILE: a check, not a computation; the default linker compiles for seconds.
+            pm.logp(prior.dist(), 0.5).eval(mode="FAST_COMPILE")
+        except Exception as error:  # any failure here is a bad parameter value in the spec
+            raise self.error(
+                f"{label} {dist}({_params(parameters)}) is not a valid distribution: {_one_line(error)}"
+            ) from None
+        return prior
+
+    def threshold_priors(self, model: ModelSpec) -> dict:
+        values = self.section("threshold_priors", _THRESHOLD_PRIOR_KEYS)
+        tails = model.tails
+        out = {}
+        for side, weights in values.items():
+            if weights is None:
+                continue
+            if tails is not None and tails not in ("both", side):
+                raise self.error(
+                    f"[threshold_priors] {side} is set but [model] tails = {_show(tails)} has no {side} tail"
+                )
+            given = model.options.get(f"{side}_threshold")
+            if isinstance(weights, list) and given is not None and len(weights) != len(_as_list(given)):
+                raise self.error(
+                    f"[threshold_priors] {side} has {len(weights)} weights but [model] {side}_threshold "
+                    f"gives {len(_as_list(given))} candidate(s); give one weight per candidate"
+                )
+            out[side] = weights
+        return out
+
+    def report(self, model: ModelSpec) -> ReportSpec:
+        values = self.section("report", _REPORT_KEYS)
+        tails = model.tails
+        if values["tail"] is not None and tails is not None and tails not in ("both", values["tail"]):
+            raise self.error(
+                f"[report] tail = {_show(values['tail'])} is not modelled ([model] tails = {_show(tails)})"
+            )
+        return ReportSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _params(parameters: Mapping) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in parameters.items())
+
+
+def _check_csv(source: str, path: Path, column: str, time_column: str | None) -> None:
+    if not path.is_file():
+        raise SpecError(f"{source}: [data] path: no file {path}")
+    try:
+        header = pd.read_csv(path, nrows=0).columns.tolist()
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise SpecError(f"{source}: [data] path: cannot read {path} as CSV: {_one_line(error)}") from None
+    for key, name in (("column", column), ("time_column", time_column)):
+        if name is not None and name not in header:
+            raise SpecError(
+                f"{source}: [data] {key} {name!r} is not in {path.name}{_closest(name, header)} "
+                f"(columns: {_list(map(str, header))})"
+            )
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _dumps_toml(sections: Mapping, comment: str | None = None) -> str:
+    lines = [f"# {line}" for line in (comment or "").splitlines()]
+    for section, values in sections.items():
+        scalars = {key: value for key, value in values.items() if not isinstance(value, Mapping)}
+        tables = {key: value for key, value in values.items() if isinstance(value, Mapping)}
+        if scalars or not tables:
+            lines += ["", f"[{section}]"] + [
+                f"{key} = {_toml_value(value)}" for key, value in scalars.items()
+            ]
+        for name, table in tables.items():
+            lines += ["", f"[{section}.{name}]"] + [
+                f"{key} = {_toml_value(value)}" for key, value in table.items()
+            ]
+    return "\n".join(lines).lstrip("\n") + "\n"
