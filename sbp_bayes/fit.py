@@ -40,7 +40,6 @@ from sbp_bayes.model import (
     summarise,
 )
 from sbp_bayes.priors import Prior
-from sbp_bayes.stats import FrozenSplicedBinnedPareto
 
 __all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "fit", "load"]
 
@@ -132,6 +131,16 @@ def _sample_pymc(model, *, sampler, draws, tune, chains, seed, progressbar):
         )
     return xr.DataTree.from_dict(
         {"posterior": idata["posterior"].to_dataset(), "sample_stats": idata["sample_stats"].to_dataset()}
+    )
+
+
+def _sample(model, sampler, *, draws, tune, chains, seed, progressbar):
+    if sampler == "nutpie":
+        return _sample_nutpie(
+            model, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
+        )
+    return _sample_pymc(
+        model, sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
     )
 
 
@@ -317,13 +326,31 @@ class SBPFit:
     def _sides(self) -> list[str]:
         return [side for side in ("lower", "upper") if f"{side}_xi" in self.idata["posterior"]]
 
+    @property
+    def family(self) -> str:
+        """The model family (``"sbp"`` unless a baseline was asked for)."""
+        return self.config.get("family", "sbp")
+
     def _threshold_is_fixed(self, side: str) -> bool:
+        if self.family != "sbp":
+            return True
         candidates = self.design.lower_candidates if side == "lower" else self.design.upper_candidates
         return candidates.size == 1
 
+    def _checked_parameters(self) -> list[str]:
+        """The parameters whose convergence :meth:`check` assesses."""
+        if self.family != "sbp":
+            return list(self.config.get("family_info", {}).get("checked", []))
+        names = []
+        for side in self._sides():
+            names += [f"{side}_xi", f"{side}_sigma_ref", f"{side}_sigma", f"{side}_tail_prob"]
+        return names
+
     def parameter_names(self) -> list[str]:
         """The tail parameters of this fit, in reporting order (a fixed threshold, which
-        does not vary, is left out)."""
+        does not vary, is left out); for baselines without tails, their parameters."""
+        if self.family != "sbp" and not self._sides():
+            return self._checked_parameters()
         names = []
         for side in self._sides():
             names += [f"{side}_xi", f"{side}_sigma", f"{side}_tail_prob"]
@@ -348,20 +375,26 @@ class SBPFit:
 
     def __repr__(self) -> str:
         post = self.idata["posterior"]
+        model = (
+            f"tails={self.tails}, {self.design.n_bins} bins"
+            if self.family == "sbp"
+            else f"family={self.family}"
+        )
         lines = [
-            f"SBPFit: {len(self.data)} observations, tails={self.tails}, {self.design.n_bins} bins, "
+            f"SBPFit: {len(self.data)} observations, {model}, "
             f"{post.sizes['chain']} chains x {post.sizes['draw']} draws ({self.config.get('sampler')})"
         ]
         for side in self._sides():
             xi = post[f"{side}_xi"].values
             threshold = post[f"{side}_threshold"].values
-            n_candidates = (
-                self.design.lower_candidates if side == "lower" else self.design.upper_candidates
-            ).size
+            if self.family == "sbp":
+                candidates = self.design.lower_candidates if side == "lower" else self.design.upper_candidates
+                where = f"threshold median {np.median(threshold):.4g} ({candidates.size} candidates)"
+            else:
+                where = f"threshold {np.median(threshold):.4g} (fixed)"
             lines.append(
                 f"  {side} tail: xi = {np.median(xi):.3g} [{np.quantile(xi, 0.05):.3g}, "
-                f"{np.quantile(xi, 0.95):.3g}], threshold median {np.median(threshold):.4g} "
-                f"({n_candidates} candidates)"
+                f"{np.quantile(xi, 0.95):.3g}], {where}"
             )
         return "\n".join(lines)
 
@@ -388,27 +421,29 @@ class SBPFit:
         """
         import arviz as az
 
-        names = []
-        for side in self._sides():
-            names += [f"{side}_xi", f"{side}_sigma_ref", f"{side}_sigma", f"{side}_tail_prob"]
-        rhat = az.rhat(self.idata, var_names=names)
-        ess_bulk = az.ess(self.idata, var_names=names, method="bulk")
-        ess_tail = az.ess(self.idata, var_names=names, method="tail")
+        names = self._checked_parameters()
         rows = []
-        for name in names:
-            rows.append(
-                {
-                    "parameter": name,
-                    "r_hat": float(rhat[name]),
-                    "ess_bulk": float(ess_bulk[name]),
-                    "ess_tail": float(ess_tail[name]),
-                }
-            )
-        table = pd.DataFrame(rows).set_index("parameter")
+        if names:
+            rhat = az.rhat(self.idata, var_names=names)
+            ess_bulk = az.ess(self.idata, var_names=names, method="bulk")
+            ess_tail = az.ess(self.idata, var_names=names, method="tail")
+            for name in names:
+                rows.append(
+                    {
+                        "parameter": name,
+                        "r_hat": float(rhat[name]),
+                        "ess_bulk": float(ess_bulk[name]),
+                        "ess_tail": float(ess_tail[name]),
+                    }
+                )
+        table = pd.DataFrame(rows, columns=["parameter", "r_hat", "ess_bulk", "ess_tail"]).set_index(
+            "parameter"
+        )
         table["passed"] = (
             (table.r_hat <= rhat_max) & (table.ess_bulk >= ess_min) & (table.ess_tail >= ess_min)
         )
-        stats = self.idata["sample_stats"]
+        # Exact (conjugate) draws have no sampler statistics: nothing can diverge.
+        stats = self.idata["sample_stats"] if "sample_stats" in self.idata.children else xr.Dataset()
         divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
         fraction = divergences / self.n_draws
         bfmi = np.asarray(az.bfmi(stats["energy"])) if "energy" in stats else np.array([np.nan])
@@ -459,45 +494,16 @@ class SBPFit:
 
     # -- the predictive distribution -----------------------------------------------------
 
-    def distribution(self, thin: int = 1) -> FrozenSplicedBinnedPareto:
-        """The SBP of every posterior draw as one frozen numpy distribution (batch
-        shape ``(n_draws,)``, chains stacked). Use ``x[..., None]`` to evaluate values
-        under every draw; averaging over the last axis gives posterior predictive
-        quantities that carry threshold and parameter uncertainty."""
-        post = self.idata["posterior"]
+    def distribution(self, thin: int = 1):
+        """The predictive distribution of every posterior draw as one batched numpy
+        distribution (batch shape ``(n_draws,)``, chains stacked): for the SBP families a
+        :class:`~sbp_bayes.stats.FrozenSplicedBinnedPareto`, for the baselines the
+        family's own (same interface). Use ``x[..., None]`` to evaluate values under every
+        draw; averaging over the last axis gives posterior predictive quantities that
+        carry threshold and parameter uncertainty."""
+        from sbp_bayes.families import get_family
 
-        def flat(name):
-            values = post[name].values
-            return values.reshape((-1, *values.shape[2:]))[::thin]
-
-        probs = flat("bin_probs")
-        n = probs.shape[0]
-        params = {}
-        for side in ("lower", "upper"):
-            if f"{side}_xi" in post:
-                params[side] = (
-                    flat(f"{side}_tail_prob"),
-                    flat(f"{side}_xi"),
-                    flat(f"{side}_sigma"),
-                    flat(f"{side}_threshold"),
-                )
-            else:
-                edge = self.design.bin_edges[0] if side == "lower" else self.design.bin_edges[-1]
-                params[side] = (np.zeros(n), np.zeros(n), np.ones(n), np.full(n, edge))
-        return FrozenSplicedBinnedPareto(
-            np.asarray(self.design.bin_edges),
-            probs,
-            params["lower"][0],
-            params["upper"][0],
-            params["lower"][1],
-            params["lower"][2],
-            params["upper"][1],
-            params["upper"][2],
-            has_lower_tail="lower" in self._sides(),
-            has_upper_tail="upper" in self._sides(),
-            known_lower_threshold=params["lower"][3],
-            known_upper_threshold=params["upper"][3],
-        )
+        return get_family(self.family).distribution(self, thin)
 
     def pointwise_log_likelihood(self, values=None, *, thin: int = 1, chunk_size: int = 2000) -> np.ndarray:
         """Log density of each value under each posterior draw, shape ``(n_draws, n_values)``.
@@ -524,7 +530,8 @@ class SBPFit:
         post = self.idata["posterior"]
         n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
         kept = np.arange(0, n_draw, thin)
-        values = self.data.values.astype(float)
+        observed = self.log_likelihood_scope()
+        values = self.data.values.astype(float)[observed]
         dist_full = self.distribution()
         flat_index = (np.arange(n_chain)[:, None] * n_draw + kept[None, :]).reshape(-1)
         dist = dist_full[flat_index]
@@ -538,15 +545,36 @@ class SBPFit:
             coords={
                 "chain": post["chain"].values,
                 "draw": post["draw"].values[kept],
-                "obs_id": self._obs_id(),
+                "obs_id": self._obs_id()[observed],
             },
             attrs={
                 "thinned_every": int(thin),
                 "note": "log density of each observation given all parameters",
+                "scope": self._scope_description(),
+                "family": self.family,
             },
         )
         self.idata["log_likelihood"] = xr.DataTree(dataset)
         return self.idata
+
+    def log_likelihood_scope(self) -> np.ndarray:
+        """Which observations the pointwise log-likelihood covers (boolean mask): all of
+        them, except for a peaks-over-threshold fit, which models only the exceedances."""
+        from sbp_bayes.families import get_family
+
+        values = self.data.values.astype(float)
+        if get_family(self.family).scope == "exceedances":
+            threshold = float(self.config["family_info"]["upper_threshold"])
+            return values > threshold
+        return np.ones(values.size, dtype=bool)
+
+    def _scope_description(self) -> str:
+        from sbp_bayes.families import get_family
+
+        if get_family(self.family).scope == "exceedances":
+            threshold = float(self.config["family_info"]["upper_threshold"])
+            return f"exceedances of {threshold:.6g} only"
+        return "all observations"
 
     def posterior_predictive(self, *, thin: int = 1, random_seed=None, max_values: int = 50_000_000):
         """Draw replicated data sets (one per kept posterior draw) as the
@@ -656,7 +684,7 @@ class SBPFit:
         tree = self.idata.copy()
         meta = {
             "config": self.config,
-            "design": self.design.to_config(),
+            "design": None if self.design is None else self.design.to_config(),
             "version": self.version,
             "data_name": self.data.name,
             "data_attrs": {k: v for k, v in self.data.attrs.items() if isinstance(v, (str, int, float))},
@@ -700,7 +728,8 @@ def load(path) -> SBPFit:
         index = pd.RangeIndex(len(index))
     data = pd.Series(observed.values, index=index, name=meta.get("data_name"))
     data.attrs.update(meta.get("data_attrs", {}))
-    return SBPFit(tree, data, Design.from_config(meta["design"]), meta["config"], meta["version"])
+    design = None if meta.get("design") is None else Design.from_config(meta["design"])
+    return SBPFit(tree, data, design, meta["config"], meta["version"])
 
 
 # ----------------------------------------------------------------------------- fit
@@ -709,8 +738,9 @@ def load(path) -> SBPFit:
 def fit(
     data,
     *,
-    bins: int | Sequence[float] = 30,
-    tails: str = "both",
+    family: str = "sbp",
+    bins: int | Sequence[float] | None = None,
+    tails: str | None = None,
     lower_threshold: float | Sequence[float] | None = None,
     upper_threshold: float | Sequence[float] | None = None,
     n_candidates: int = 10,
@@ -737,12 +767,17 @@ def fit(
     ----------
     data : array_like or pandas.Series
         Observations (a Series keeps its index for reporting).
+    family : str
+        ``"sbp"`` (default) or a baseline from :mod:`sbp_bayes.families`
+        (``"sbp_continuous"``, ``"binned"``, ``"normal"``, ``"student_t"``,
+        ``"gpd_normal_gpd"``, ``"pot_gpd"``), fitted through the same interface and
+        returning the same result type.
     bins : int or sequence of float
         Number of equal-width body bins between the innermost candidate thresholds,
-        or their interior edges.
+        or their interior edges (default 30; the ``binned`` baseline: 50 over the data).
     tails : {"both", "upper", "lower"}
-        Which tails get a GPD. A side without a tail ends at the data's extreme value
-        (or ``lower_bound``/``upper_bound``).
+        Which tails get a GPD (default ``"both"``; ``pot_gpd``: ``"upper"``). A side
+        without a tail ends at the data's extreme value (or ``lower_bound``/``upper_bound``).
     lower_threshold, upper_threshold : float, sequence of float or None
         ``None`` (default): a uniform prior over ``n_candidates`` candidate thresholds
         (see :func:`sbp_bayes.model.make_design`). A float fixes the threshold; a
@@ -779,50 +814,82 @@ def fit(
     True
     """
     _check_sampler(sampler)
+    from sbp_bayes.families import get_family
+
+    family_spec = get_family(family)
     values, index = prepare_data(data, nan_policy=nan_policy)
     name = data.name if isinstance(data, pd.Series) and data.name is not None else "y"
     series = pd.Series(values, index=index, name=name)
     if isinstance(data, pd.Series):
         series.attrs.update(data.attrs)
-    if design is None:
-        design = make_design(
-            values,
-            bins=bins,
-            tails=tails,
-            lower_threshold=lower_threshold,
-            upper_threshold=upper_threshold,
-            n_candidates=n_candidates,
-            tail_fraction=tail_fraction,
-            max_tail_points=max_tail_points,
-            min_tail_points=min_tail_points,
-            lower_bound=lower_bound,
-            upper_bound=upper_bound,
-        )
-    stats = summarise(values, design)
-    model = build_model_from_statistics(stats, design, priors, threshold_priors)
 
     seeds = np.random.SeedSequence(random_seed)
     sampler_seed, completion_seed = seeds.spawn(2)
     seed = int(sampler_seed.generate_state(1)[0])
-    if sampler == "nutpie":
-        idata = _sample_nutpie(
-            model, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
+    completion_rng = np.random.default_rng(completion_seed)
+
+    if family == "sbp":
+        bins = 30 if bins is None else bins
+        tails = "both" if tails is None else tails
+        if design is None:
+            design = make_design(
+                values,
+                bins=bins,
+                tails=tails,
+                lower_threshold=lower_threshold,
+                upper_threshold=upper_threshold,
+                n_candidates=n_candidates,
+                tail_fraction=tail_fraction,
+                max_tail_points=max_tail_points,
+                min_tail_points=min_tail_points,
+                lower_bound=lower_bound,
+                upper_bound=upper_bound,
+            )
+        stats = summarise(values, design)
+        model = build_model_from_statistics(stats, design, priors, threshold_priors)
+        idata = _sample(
+            model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
         )
+        posterior = _complete_posterior(idata["posterior"].to_dataset(), model, completion_rng)
+        family_info = {"priors": {k: v.to_config() for k, v in model.sbp_priors.items()}}
     else:
-        idata = _sample_pymc(
-            model, sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
+        family_options = {"bins": bins, "tails": tails}
+        built = family_spec.build(
+            values,
+            **{key: value for key, value in family_options.items() if value is not None},
+            lower_threshold=lower_threshold,
+            upper_threshold=upper_threshold,
+            priors=priors,
+            lower_bound=lower_bound,
+            upper_bound=upper_bound,
         )
-    posterior = _complete_posterior(
-        idata["posterior"].to_dataset(), model, np.random.default_rng(completion_seed)
-    )
+        design = built.design
+        if built.exact_draws is not None:
+            idata = xr.DataTree.from_dict({"posterior": built.exact_draws(chains, draws, completion_rng)})
+        else:
+            idata = _sample(
+                built.model,
+                sampler,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                progressbar=progressbar,
+            )
+        posterior = idata["posterior"].to_dataset()
+        if built.complete is not None:
+            posterior = built.complete(posterior, completion_rng)
+        family_info = {**built.info, "checked": built.checked}
     idata["posterior"] = xr.DataTree(posterior)
     idata["observed_data"] = xr.DataTree(
         xr.Dataset({"y": (("obs_id",), values)}, coords={"obs_id": _obs_coordinate(index)})
     )
 
     config = {
-        "bins": bins if np.ndim(bins) == 0 else list(np.asarray(bins, dtype=float)),
-        "tails": design.tails,
+        "family": family,
+        "family_info": family_info,
+        "bins": bins if bins is None or np.ndim(bins) == 0 else list(np.asarray(bins, dtype=float)),
+        "tails": design.tails if design is not None else family_info.get("tails", "none"),
         "lower_threshold": lower_threshold,
         "upper_threshold": upper_threshold,
         "n_candidates": n_candidates,
@@ -831,7 +898,7 @@ def fit(
         "min_tail_points": min_tail_points,
         "lower_bound": lower_bound,
         "upper_bound": upper_bound,
-        "priors": {k: v.to_config() for k, v in model.sbp_priors.items()},
+        "priors": family_info["priors"],
         "threshold_priors": {
             k: (v if isinstance(v, str) else np.asarray(v).tolist())
             for k, v in (threshold_priors or {}).items()
@@ -840,7 +907,7 @@ def fit(
         "tune": tune,
         "chains": chains,
         "random_seed": random_seed,
-        "sampler": sampler,
+        "sampler": "exact" if family == "binned" else sampler,
         "nan_policy": nan_policy,
         "n_observations": int(values.size),
         "n_omitted": int(np.size(data) - values.size) if nan_policy == "omit" else 0,

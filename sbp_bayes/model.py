@@ -468,9 +468,11 @@ def summarise(values: np.ndarray, design: Design) -> SufficientStatistics:
 def default_priors(stats: SufficientStatistics) -> dict[str, Prior]:
     """Default priors, with the reasons for each.
 
-    * ``*_xi`` ~ Normal(0, 0.5): weakly informative. Most tails met in practice have
-      |ξ| < 0.5 (Coles 2001, §4); ξ ≥ 1 (no finite mean) keeps 2.3% prior mass, so very
-      heavy tails remain possible when the data say so.
+    * ``*_xi`` ~ Normal(0, 0.5) truncated to ξ > -1: weakly informative. Most tails met
+      in practice have |ξ| < 0.5 (Coles 2001, §4); ξ ≥ 1 (no finite mean) keeps 2.3%
+      prior mass, so very heavy tails remain possible when the data say so. Below -1 the
+      GPD density is infinite at its endpoint and the likelihood unbounded, so the prior
+      stops there (as pymc-extras' GenPareto recommends).
     * ``*_sigma`` (the GPD scale at the innermost candidate threshold) ~
       LogNormal(log s, 1), where ``s`` is the median excess over that threshold divided
       by log 2 — the scale an exponential tail would have. A factor e either way is
@@ -483,7 +485,7 @@ def default_priors(stats: SufficientStatistics) -> dict[str, Prior]:
         if summary is None:
             continue
         scale = float(np.median(summary.excess)) / math.log(2.0)
-        priors[f"{side}_xi"] = Prior("Normal", mu=0.0, sigma=0.5)
+        priors[f"{side}_xi"] = Prior("TruncatedNormal", mu=0.0, sigma=0.5, lower=-1.0)
         priors[f"{side}_sigma"] = Prior("LogNormal", mu=round(math.log(scale), 6), sigma=1.0)
     return priors
 

@@ -643,25 +643,15 @@ def score(fit, values, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
 def _predictive_partial_upper_mean(dist, level: np.ndarray) -> np.ndarray:
     """Expected shortfall of the posterior predictive mixture at each level.
 
-    With ``q`` the mixture's ``level``-quantile, ``ES = mean_s E_s[X; X > q] / (1 - level)``.
-    Beyond a draw's threshold the partial mean is closed-form,
-    ``S_s(q) (q + σ_q / (1 - ξ))`` with ``σ_q = σ + ξ (q - u)`` (a GPD stays a GPD above
-    a higher threshold); below it, ``S_s(q) · E_s[X | X > q]`` is taken from the draw's
-    own expected shortfall at the level ``F_s(q)``, which is not close to 1 there.
+    With ``q`` the mixture's ``level``-quantile, ``ES = mean_s E_s[X; X > q] / (1 - level)``,
+    each draw's partial mean ``E_s[X; X > q]`` from its distribution's
+    ``partial_mean_above`` (closed-form beyond a GPD threshold, so far tails keep their
+    precision; every family's predictive provides it).
     """
     exceedance = 1.0 - level
     per_draw = dist.isf(exceedance[:, None])
     q = _predictive_upper_quantile(dist, exceedance, per_draw)[:, None]
-    survival = dist.sf(q)
-    threshold, xi, sigma = dist.upper_threshold, dist.upper_xi, dist.upper_sigma
-    in_tail = q >= threshold
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        sigma_q = sigma + xi * (q - threshold)
-        tail_mean = np.where(xi < 1, q + sigma_q / np.where(xi < 1, 1.0 - xi, 1.0), np.inf)
-        body_mean = dist.mean_above(np.where(in_tail, 0.5, dist.cdf(q)))
-        conditional = np.where(in_tail, tail_mean, body_mean)
-        partial = np.where(survival > 0, survival * conditional, 0.0)
-    return partial.mean(axis=-1) / exceedance
+    return dist.partial_mean_above(q).mean(axis=-1) / exceedance
 
 
 def expected_shortfall(

@@ -302,8 +302,30 @@ _SBP_MODEL_KEYS = {
     "nan_policy": _Key(_choice("raise", "omit"), "raise"),
 }
 
-#: Model families by ``[model] family`` name. Later families (normal, student_t, binned,
-#: gpd_normal_gpd, pot_gpd, sbp_continuous) are added here with their keys and fit function.
+
+def _keys(*names: str, **overrides: _Key) -> dict[str, _Key]:
+    """A family's ``[model]`` keys: a subset of the SBP's, with family-specific defaults."""
+    keys = {name: _SBP_MODEL_KEYS[name] for name in names}
+    keys.update(overrides)
+    keys["nan_policy"] = _SBP_MODEL_KEYS["nan_policy"]
+    return keys
+
+
+def _family(name: str, keys: dict[str, _Key]) -> Family:
+    from sbp_bayes.families import get_family
+
+    family = get_family(name)
+    return Family(
+        name=name,
+        description=family.description,
+        model_keys=keys,
+        prior_names=family.priors,
+        fit="sbp_bayes.fit:fit",
+    )
+
+
+#: Model families by ``[model] family`` name (see :mod:`sbp_bayes.families`); each is
+#: fitted by :func:`sbp_bayes.fit` with ``family=<name>`` and the keys listed here.
 FAMILIES: dict[str, Family] = {
     "sbp": Family(
         name="sbp",
@@ -312,6 +334,15 @@ FAMILIES: dict[str, Family] = {
         prior_names=("upper_xi", "upper_sigma", "lower_xi", "lower_sigma", "bin_probs"),
         fit="sbp_bayes.fit:fit",
     ),
+    "sbp_continuous": _family(
+        "sbp_continuous",
+        _keys("tails", "bins", "lower_threshold", "upper_threshold", "lower_bound", "upper_bound"),
+    ),
+    "binned": _family("binned", _keys("lower_bound", "upper_bound", bins=_Key(_bins, 50))),
+    "normal": _family("normal", _keys()),
+    "student_t": _family("student_t", _keys()),
+    "gpd_normal_gpd": _family("gpd_normal_gpd", _keys("tails", "lower_threshold", "upper_threshold")),
+    "pot_gpd": _family("pot_gpd", _keys("upper_threshold", tails=_Key(_choice("upper"), "upper"))),
 }
 
 _STUDY_KEYS = {"name": _Key(_name), "description": _Key(_text, "")}
@@ -449,6 +480,7 @@ class Spec:
         Model options left unset (``None``) are not passed, so the function's defaults apply.
         """
         kwargs = {key: value for key, value in self.model.options.items() if value is not None}
+        kwargs["family"] = self.model.family
         if self.priors:
             kwargs["priors"] = dict(self.priors)
         if self.threshold_priors:

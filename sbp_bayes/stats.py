@@ -464,6 +464,24 @@ class FrozenSplicedBinnedPareto:
         hi = np.clip(right, start, end)
         return (density * (hi**2 - lo**2) / 2).sum(axis=-1)
 
+    def partial_mean_above(self, x):
+        """``E[X; X > x] = (1 - F(x)) E[X | X > x]``, the piece of the mean beyond ``x``.
+
+        Beyond the upper threshold it is closed-form (a GPD stays a GPD above a higher
+        threshold, with scale ``σ + ξ (x - u)``), so it keeps its precision however far
+        out ``x`` is; below it, it is read off :meth:`mean_above` at the level ``F(x)``.
+        """
+        x = np.asarray(x, dtype=float)
+        survival = self.sf(x)
+        threshold, xi = self.upper_threshold, self.upper_xi
+        in_tail = (x >= threshold) & (self.upper_tail_prob > 0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            sigma_x = self.upper_sigma + xi * (x - threshold)
+            tail = np.where(xi < 1, x + sigma_x / np.where(xi < 1, 1.0 - xi, 1.0), np.inf)
+            body = self.mean_above(np.where(in_tail, 0.5, self.cdf(x)))
+            conditional = np.where(in_tail, tail, body)
+            return np.where(survival > 0, survival * conditional, 0.0)
+
     def mean_below(self, level):
         """``E[X | X < Q(level)]`` — the expected shortfall of a lower-tail risk."""
         return -self.mirror().mean_above(1.0 - np.asarray(level, dtype=float))

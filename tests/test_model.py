@@ -229,7 +229,8 @@ def test_model_log_density_is_prior_times_likelihood_with_jacobian(upper_model, 
     point = upper_model.point(upper=(xi, sigma_ref))
     sigma_prior = upper_model.model.sbp_priors["upper_sigma"].parameters
     log_prior = stats.lognorm(s=sigma_prior["sigma"], scale=math.exp(sigma_prior["mu"])).logpdf(sigma_ref)
-    log_prior += stats.norm(0.0, 0.5).logpdf(xi)
+    # The default prior of ξ: Normal(0, 0.5) truncated to ξ > -1.
+    log_prior += stats.truncnorm(a=-1.0 / 0.5, b=np.inf, loc=0.0, scale=0.5).logpdf(xi)
     likelihood = special.logsumexp(
         log_candidate_terms(UPPER_DATA, UPPER_EDGES, upper=TailSpec((1, 2), xi, sigma_ref))
     )
@@ -246,7 +247,7 @@ def test_model_log_density_is_prior_times_likelihood_with_jacobian(upper_model, 
         log_prior += stats.lognorm(s=p["sigma"], scale=math.exp(p["mu"])).logpdf(sigma_ref)
         log_prior += _numeric_log_jacobian(both_model, point, side)
     log_prior += stats.truncnorm(a=-0.6 / 0.5, b=1.0 / 0.5, loc=0.0, scale=0.5).logpdf(lower[0])
-    log_prior += stats.norm(0.0, 0.5).logpdf(upper[0])
+    log_prior += stats.truncnorm(a=-1.0 / 0.5, b=np.inf, loc=0.0, scale=0.5).logpdf(upper[0])
     likelihood = special.logsumexp(
         log_candidate_terms(
             BOTH_DATA,
@@ -500,7 +501,7 @@ def test_default_priors_follow_their_documented_reasons(t_sample):
     assert set(priors) == {"bin_probs", "lower_xi", "lower_sigma", "upper_xi", "upper_sigma"}
     assert priors["bin_probs"] == Prior("Dirichlet", a=1.0)
     for side in ("lower", "upper"):
-        assert priors[f"{side}_xi"] == Prior("Normal", mu=0.0, sigma=0.5)
+        assert priors[f"{side}_xi"] == Prior("TruncatedNormal", mu=0.0, sigma=0.5, lower=-1.0)
         # The scale of an exponential tail with the observed median excess.
         expected = math.log(np.median(getattr(statistics, side).excess) / math.log(2.0))
         assert priors[f"{side}_sigma"].distribution == "LogNormal"
@@ -508,7 +509,13 @@ def test_default_priors_follow_their_documented_reasons(t_sample):
         assert priors[f"{side}_sigma"].parameters["sigma"] == 1.0
     # The reasons are written down where users read them.
     doc = default_priors.__doc__
-    for phrase in ("Normal(0, 0.5)", "Coles", "LogNormal(log s, 1)", "median excess", "Dirichlet(1, ..., 1)"):
+    for phrase in (
+        "Normal(0, 0.5) truncated to ξ > -1",
+        "Coles",
+        "LogNormal(log s, 1)",
+        "median excess",
+        "Dirichlet(1, ..., 1)",
+    ):
         assert phrase in doc
     # ξ >= 1 keeps the prior mass the docstring claims (2.3%).
     assert stats.norm(0, 0.5).sf(1.0) == pytest.approx(0.023, abs=5e-4)

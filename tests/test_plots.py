@@ -352,9 +352,15 @@ def test_tail_shape_overlays_the_prior_density(student_t_fit, drawn):
     for side, ax in zip(("lower", "upper"), fig.axes, strict=True):
         (prior,) = [line for line in ax.lines if line.get_label().startswith("prior")]
         config = student_t_fit.config["priors"][f"{side}_xi"]
-        assert config["dist"] == "Normal" and "Normal(mu=0, sigma=0.5)" in prior.get_label()
+        assert config["dist"] == "TruncatedNormal" and "sigma=0.5" in prior.get_label()
         grid = prior.get_xdata()
-        assert np.allclose(prior.get_ydata(), stats.norm(config["mu"], config["sigma"]).pdf(grid))
+        expected = stats.truncnorm(
+            (config["lower"] - config["mu"]) / config["sigma"],
+            np.inf,
+            loc=config["mu"],
+            scale=config["sigma"],
+        ).pdf(grid)
+        assert np.allclose(prior.get_ydata(), expected)
         references = sorted(line.get_xdata()[0] for line in ax.lines if "ξ" in line.get_label())
         assert references == [0.0, 0.5, 1.0]
         heights = np.array([patch.get_height() for patch in ax.patches])

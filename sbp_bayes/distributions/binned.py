@@ -75,7 +75,10 @@ def body_cdf(value, edges, probs):
     k = bin_index(edges, value)
     left = gather_bins(edges[..., :-1], k)
     width = gather_bins(pt.diff(edges, axis=-1), k)
-    return gather_bins(cumulative_before(probs), k) + gather_bins(probs, k) * (value - left) / width
+    # The fraction of the bin is clipped: with fastmath (numba's default) ``a / a`` can round
+    # above 1, and the CDF must not overshoot the next bin's start (it would not be monotone).
+    fraction = pt.clip((value - left) / width, 0.0, 1.0)
+    return gather_bins(cumulative_before(probs), k) + gather_bins(probs, k) * fraction
 
 
 def body_sf(value, edges, probs):
@@ -84,7 +87,8 @@ def body_sf(value, edges, probs):
     k = bin_index(edges, value)
     right = gather_bins(edges[..., 1:], k)
     width = gather_bins(pt.diff(edges, axis=-1), k)
-    return gather_bins(mass_after(probs), k) + gather_bins(probs, k) * (right - value) / width
+    fraction = pt.clip((right - value) / width, 0.0, 1.0)  # see body_cdf
+    return gather_bins(mass_after(probs), k) + gather_bins(probs, k) * fraction
 
 
 def body_quantile(p, edges, probs):
