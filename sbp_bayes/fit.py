@@ -278,6 +278,88 @@ class DiagnosticsReport:
         return "\n".join(lines)
 
 
+def convergence_report(
+    idata: xr.DataTree,
+    names: Sequence[str],
+    *,
+    rhat_max: float = RHAT_MAX,
+    ess_min: float = ESS_MIN,
+    divergence_max: float = DIVERGENCE_FRACTION_MAX,
+    bfmi_min: float = BFMI_MIN,
+    warn: bool = True,
+) -> DiagnosticsReport:
+    """R-hat, bulk/tail ESS, divergences and E-BFMI of ``names`` against the standards
+    of :meth:`SBPFit.check`. A vector parameter is represented by its worst element
+    (largest R-hat, smallest ESS)."""
+    import arviz as az
+
+    rows = []
+    if names:
+        rhat = az.rhat(idata, var_names=list(names))
+        ess_bulk = az.ess(idata, var_names=list(names), method="bulk")
+        ess_tail = az.ess(idata, var_names=list(names), method="tail")
+        for name in names:
+            rows.append(
+                {
+                    "parameter": name,
+                    "r_hat": float(np.nanmax(np.asarray(rhat[name]))),
+                    "ess_bulk": float(np.nanmin(np.asarray(ess_bulk[name]))),
+                    "ess_tail": float(np.nanmin(np.asarray(ess_tail[name]))),
+                }
+            )
+    table = pd.DataFrame(rows, columns=["parameter", "r_hat", "ess_bulk", "ess_tail"]).set_index("parameter")
+    table["passed"] = (table.r_hat <= rhat_max) & (table.ess_bulk >= ess_min) & (table.ess_tail >= ess_min)
+    # Exact (conjugate) draws have no sampler statistics: nothing can diverge.
+    stats = idata["sample_stats"] if "sample_stats" in idata.children else xr.Dataset()
+    posterior = idata["posterior"]
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    fraction = divergences / n_draws
+    bfmi = np.asarray(az.bfmi(stats["energy"])) if "energy" in stats else np.array([np.nan])
+
+    problems = []
+    bad_rhat = table.index[table.r_hat > rhat_max].tolist()
+    if bad_rhat:
+        problems.append(
+            f"R-hat above {rhat_max} for {', '.join(bad_rhat)}: chains disagree. Run longer "
+            "(tune=2000, draws=2000) and look at the trace plot; a tail with few exceedances may "
+            "need an informative prior on xi."
+        )
+    bad_ess = table.index[(table.ess_bulk < ess_min) | (table.ess_tail < ess_min)].tolist()
+    if bad_ess:
+        problems.append(
+            f"Effective sample size below {ess_min} for {', '.join(bad_ess)}: increase draws "
+            f"(currently {posterior.sizes['draw']} per chain) or chains."
+        )
+    if fraction > divergence_max:
+        problems.append(
+            f"{divergences} divergent transitions ({fraction:.1%} of draws): the posterior has regions "
+            "NUTS cannot follow; check that the data have a tail on each modelled side, or fix the "
+            "threshold, or tighten the prior on xi."
+        )
+    if np.any(np.asarray(bfmi) < bfmi_min):
+        problems.append(
+            f"E-BFMI below {bfmi_min} in some chain ({np.round(bfmi, 2).tolist()}): poor exploration "
+            "of the energy; increase tune."
+        )
+    report = DiagnosticsReport(
+        table,
+        divergences,
+        fraction,
+        bfmi,
+        problems,
+        standards={
+            "rhat_max": rhat_max,
+            "ess_min": ess_min,
+            "divergence_max": divergence_max,
+            "bfmi_min": bfmi_min,
+        },
+    )
+    if problems and warn:
+        warnings.warn("Convergence diagnostics failed:\n" + "\n".join(problems), UserWarning, stacklevel=3)
+    return report
+
+
 # ----------------------------------------------------------------------------- result
 
 
@@ -312,6 +394,9 @@ class SBPFit:
 
     @property
     def tails(self) -> str:
+        """Which tails have a GPD: ``"both"``, ``"upper"``, ``"lower"`` or ``"none"``."""
+        if self.design is None:  # baselines without bins (normal, student_t, gpd_normal_gpd)
+            return self.config.get("tails", "none")
         return self.design.tails
 
     @property
@@ -350,7 +435,8 @@ class SBPFit:
         """The tail parameters of this fit, in reporting order (a fixed threshold, which
         does not vary, is left out); for baselines without tails, their parameters."""
         if self.family != "sbp" and not self._sides():
-            return self._checked_parameters()
+            # The binned baseline has exact draws and no sampled parameter: its bin probabilities.
+            return self._checked_parameters() or ["bin_probs"]
         names = []
         for side in self._sides():
             names += [f"{side}_xi", f"{side}_sigma", f"{side}_tail_prob"]
@@ -419,78 +505,15 @@ class SBPFit:
         :class:`DiagnosticsReport`; when something fails and ``warn`` is true a
         ``UserWarning`` says what failed and what to do about it.
         """
-        import arviz as az
-
-        names = self._checked_parameters()
-        rows = []
-        if names:
-            rhat = az.rhat(self.idata, var_names=names)
-            ess_bulk = az.ess(self.idata, var_names=names, method="bulk")
-            ess_tail = az.ess(self.idata, var_names=names, method="tail")
-            for name in names:
-                rows.append(
-                    {
-                        "parameter": name,
-                        "r_hat": float(rhat[name]),
-                        "ess_bulk": float(ess_bulk[name]),
-                        "ess_tail": float(ess_tail[name]),
-                    }
-                )
-        table = pd.DataFrame(rows, columns=["parameter", "r_hat", "ess_bulk", "ess_tail"]).set_index(
-            "parameter"
+        return convergence_report(
+            self.idata,
+            self._checked_parameters(),
+            rhat_max=rhat_max,
+            ess_min=ess_min,
+            divergence_max=divergence_max,
+            bfmi_min=bfmi_min,
+            warn=warn,
         )
-        table["passed"] = (
-            (table.r_hat <= rhat_max) & (table.ess_bulk >= ess_min) & (table.ess_tail >= ess_min)
-        )
-        # Exact (conjugate) draws have no sampler statistics: nothing can diverge.
-        stats = self.idata["sample_stats"] if "sample_stats" in self.idata.children else xr.Dataset()
-        divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
-        fraction = divergences / self.n_draws
-        bfmi = np.asarray(az.bfmi(stats["energy"])) if "energy" in stats else np.array([np.nan])
-
-        problems = []
-        bad_rhat = table.index[table.r_hat > rhat_max].tolist()
-        if bad_rhat:
-            problems.append(
-                f"R-hat above {rhat_max} for {', '.join(bad_rhat)}: chains disagree. Run longer "
-                "(tune=2000, draws=2000) and look at the trace plot; a tail with few exceedances may "
-                "need an informative prior on xi."
-            )
-        bad_ess = table.index[(table.ess_bulk < ess_min) | (table.ess_tail < ess_min)].tolist()
-        if bad_ess:
-            problems.append(
-                f"Effective sample size below {ess_min} for {', '.join(bad_ess)}: increase draws "
-                f"(currently {self.idata['posterior'].sizes['draw']} per chain) or chains."
-            )
-        if fraction > divergence_max:
-            problems.append(
-                f"{divergences} divergent transitions ({fraction:.1%} of draws): the posterior has regions "
-                "NUTS cannot follow; check that the data have a tail on each modelled side, or fix the "
-                "threshold, or tighten the prior on xi."
-            )
-        if np.any(np.asarray(bfmi) < bfmi_min):
-            problems.append(
-                f"E-BFMI below {bfmi_min} in some chain ({np.round(bfmi, 2).tolist()}): poor exploration "
-                "of the energy; increase tune."
-            )
-        report = DiagnosticsReport(
-            table,
-            divergences,
-            fraction,
-            bfmi,
-            problems,
-            standards={
-                "rhat_max": rhat_max,
-                "ess_min": ess_min,
-                "divergence_max": divergence_max,
-                "bfmi_min": bfmi_min,
-            },
-        )
-        if problems and warn:
-            warnings.warn(
-                "Convergence diagnostics failed:\n" + "\n".join(problems), UserWarning, stacklevel=2
-            )
-        return report
 
     # -- the predictive distribution -----------------------------------------------------
 
@@ -513,7 +536,7 @@ class SBPFit:
         """
         x = np.asarray(self.data.values if values is None else values, dtype=float)
         dist = self.distribution(thin=thin)
-        out = np.empty((dist.bin_probs.shape[0], x.size))
+        out = np.empty((dist.batch_shape[0], x.size))
         for start in range(0, x.size, chunk_size):
             block = x[start : start + chunk_size]
             out[:, start : start + block.size] = dist.logpdf(block[:, None]).T
@@ -676,12 +699,25 @@ class SBPFit:
 
     # -- persistence ----------------------------------------------------------------------
 
-    def save(self, path) -> Path:
+    def save(self, path, *, include_derived: bool = False) -> Path:
         """Write the fit to one netCDF file: draws, data (with index), configuration,
-        design and the package version. Read it back with :func:`sbp_bayes.load`."""
+        design and the package version. Read it back with :func:`sbp_bayes.load`.
+
+        The pointwise log-likelihood and posterior predictive are derived from the draws
+        and the data, and are N times larger than the draws; they are left out unless
+        ``include_derived`` (recompute them after loading with
+        :meth:`compute_log_likelihood` / :meth:`posterior_predictive`)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tree = self.idata.copy()
+        derived = () if include_derived else ("log_likelihood", "posterior_predictive")
+        tree = xr.DataTree.from_dict(
+            {
+                f"/{name}": node.to_dataset()
+                for name, node in self.idata.children.items()
+                if name not in derived
+            }
+        )
+        tree.attrs = dict(self.idata.attrs)
         meta = {
             "config": self.config,
             "design": None if self.design is None else self.design.to_config(),

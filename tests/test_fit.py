@@ -320,11 +320,22 @@ def test_omitted_values_and_index_are_recorded(claims, claims_fit):
 def test_save_and_load_round_trip(claims_fit, tmp_path):
     path = claims_fit.save(tmp_path / "nested" / "claims.nc")
     loaded = sbp_bayes.load(path)
-    for group in ("posterior", "sample_stats", "observed_data", "log_likelihood"):
+    for group in ("posterior", "sample_stats", "observed_data"):
         xr.testing.assert_identical(
             loaded.idata[group].to_dataset().reset_coords(drop=True),
             claims_fit.idata[group].to_dataset().reset_coords(drop=True),
         )
+    # The pointwise log-likelihood is derived (N x draws): not stored by default, recomputed
+    # identically after loading, stored on request.
+    assert "log_likelihood" not in loaded.idata.children
+    loaded.compute_log_likelihood()
+    xr.testing.assert_allclose(
+        loaded.idata["log_likelihood"].to_dataset().reset_coords(drop=True),
+        claims_fit.idata["log_likelihood"].to_dataset().reset_coords(drop=True),
+    )
+    full = sbp_bayes.load(claims_fit.save(tmp_path / "full.nc", include_derived=True))
+    assert "log_likelihood" in full.idata.children
+    assert (tmp_path / "full.nc").stat().st_size > path.stat().st_size
     assert loaded.data.index.equals(claims_fit.data.index)
     assert_allclose(loaded.data.to_numpy(), claims_fit.data.to_numpy(), rtol=0, atol=0)
     assert loaded.data.name == "claims" and loaded.data.attrs["units"] == "kEUR"
