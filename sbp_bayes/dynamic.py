@@ -10,8 +10,9 @@ probabilities and tail parameters are produced from the recent past by a network
   standardised on the training data;
 * body: fixed bins between fixed thresholds; the log density of body bin ``k`` is
   ``a_k + z_t · B_k`` (a multinomial logit over bins). ``a`` and every row of ``B``
-  have Gaussian random-walk priors across bins (fixed scales), so the body is smooth
-  unless the data say otherwise; the first body bin is the reference (identifiability);
+  have second-order Gaussian random-walk priors across bins (fixed scales), so the
+  body is smooth unless the data say otherwise and can shift freely; the first body
+  bin is the reference (identifiability);
 * tails: the probability of each tail is its own logit ``c + z_t · b`` in the same
   softmax (so ``u = Q_B(a_t)`` holds at every ``t``, as in the canonical definition); the
   GPD scale has a log link ``σ_t = exp(s + z_t · g)``; the GPD shape is constant, or a
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from sbp_bayes.distributions.gpd import gpd_logpdf
-from sbp_bayes.families.predictive import FrozenNormal, FrozenStudentT
+from sbp_bayes.families.predictive import FrozenLocationScale, FrozenNormal, FrozenStudentT
 from sbp_bayes.model import DataError
 from sbp_bayes.stats import FrozenSplicedBinnedPareto
 
@@ -72,6 +73,10 @@ class DynamicDesign:
     tails: str
     tail_block_size: int | None
     n_train: int
+    #: "location_scale": features move a location and a scale, the SBP describes the
+    #: standardised innovations (two stages, McNeil & Frey 2000); "logit": the features
+    #: act on every bin's probability and on the tails jointly (one model).
+    body: str = "location_scale"
 
     @property
     def has_lower(self) -> bool:
@@ -115,6 +120,7 @@ class DynamicDesign:
             "tails": self.tails,
             "tail_block_size": self.tail_block_size,
             "n_train": self.n_train,
+            "body": self.body,
         }
 
     @classmethod
@@ -132,6 +138,7 @@ class DynamicDesign:
             config["tails"],
             config["tail_block_size"],
             int(config["n_train"]),
+            config.get("body", "logit"),
         )
 
 
@@ -196,7 +203,10 @@ def _make_design(
     bins,
     tail_share,
     tail_block_size,
+    body="location_scale",
 ) -> DynamicDesign:
+    if body not in ("location_scale", "logit"):
+        raise ValueError(f"body must be 'location_scale' or 'logit', not {body!r}.")
     if family not in DYNAMIC_FAMILIES:
         raise ValueError(f"family must be one of {DYNAMIC_FAMILIES}, not {family!r}.")
     for name in covariates:
@@ -242,6 +252,7 @@ def _make_design(
         tails if family == "sbp" else "none",
         tail_block_size,
         int(values.size),
+        body,
     )
 
 
@@ -255,42 +266,50 @@ def _features(design: DynamicDesign, values, time, frame) -> np.ndarray:
 # ----------------------------------------------------------------------------- model
 
 
-#: Random-walk scales of the body across neighbouring bins: the log density may change by
-#: about 1 from one bin to the next, a feature's effect on it by about 0.5 (per unit of the
-#: standardised feature). Fixed rather than learnt: with a learnt scale the posterior has a
-#: funnel between the scale and the effects that NUTS explores poorly (R-hat 1.14 and
-#: ESS 15 for the effects' scale on the paper's series).
-BODY_SMOOTHNESS = 1.0
-EFFECT_SMOOTHNESS = 0.5
+#: Second-order random-walk scales of the body across bins: the curvature of the log
+#: density (second difference per bin) and of a feature's effect on it. A second-order
+#: walk leaves straight lines across bins unpenalised, which is what a body that shifts
+#: with a feature needs (for a Gaussian body the effect of its location on the log
+#: density of bin k is linear in k). Fixed rather than learnt: with a learnt scale the
+#: posterior has a funnel between the scale and the effects that NUTS explores poorly.
+BODY_CURVATURE = 1.0
+EFFECT_CURVATURE = 0.5
+#: Prior sd of the first step (the slope across bins), which the walk leaves free.
+FIRST_STEP_SD = 10.0
+
+
+def _rw2_log_prior(values, curvature, axis=-1):
+    """Log density of a second-order Gaussian random walk anchored at 0 (first value 0,
+    first step ~ Normal(0, FIRST_STEP_SD), second differences ~ Normal(0, curvature))."""
+    first = pt.take(pt.diff(values, axis=axis), 0, axis=axis)
+    second = pt.diff(values, n=2, axis=axis)
+    return pt.sum(pm.logp(pm.Normal.dist(0.0, FIRST_STEP_SD), first)) + pt.sum(
+        pm.logp(pm.Normal.dist(0.0, curvature), second)
+    )
 
 
 def _body_logits(n_body: int, n_features: int):
-    """Body log densities ``a_k`` and feature effects ``B_{f,k}`` per bin, each with a
-    Gaussian random-walk prior across bins (scales :data:`BODY_SMOOTHNESS`,
-    :data:`EFFECT_SMOOTHNESS`) and a wide Normal(0, 5) on each value; the first body bin
-    is the reference (``a_0 = 0``, ``B_{f,0} = 0``).
+    """Body log densities ``a_k`` and feature effects ``B_{f,k}`` per bin, with
+    second-order random-walk priors across bins (:data:`BODY_CURVATURE`,
+    :data:`EFFECT_CURVATURE`); the first body bin is the reference (``a_0 = 0``,
+    ``B_{f,0} = 0``).
 
     The parameters are the per-bin values themselves, with the random walk as their
     prior (not cumulative sums of steps): each bin's value is pinned by its own count,
     so the posterior coordinates are nearly independent, which NUTS needs.
     """
-    free = pm.Normal("body_intercept_free", 0.0, 5.0, shape=n_body - 1)
+    free = pm.Flat("body_intercept_free", shape=n_body - 1)
     intercept = pm.Deterministic("body_intercept", pt.concatenate([pt.zeros(1), free]), dims="body_bin")
-    pm.Potential(
-        "body_smoothness_prior", pt.sum(pm.logp(pm.Normal.dist(0.0, BODY_SMOOTHNESS), pt.diff(intercept)))
-    )
+    pm.Potential("body_intercept_prior", _rw2_log_prior(intercept, BODY_CURVATURE))
     if n_features == 0:
         return intercept, None
-    effect_free = pm.Normal("body_effect_free", 0.0, 5.0, shape=(n_features, n_body - 1))
+    effect_free = pm.Flat("body_effect_free", shape=(n_features, n_body - 1))
     effects = pm.Deterministic(
         "body_effect",
         pt.concatenate([pt.zeros((n_features, 1)), effect_free], axis=1),
         dims=("feature", "body_bin"),
     )
-    pm.Potential(
-        "body_effect_smoothness_prior",
-        pt.sum(pm.logp(pm.Normal.dist(0.0, EFFECT_SMOOTHNESS), pt.diff(effects, axis=1))),
-    )
+    pm.Potential("body_effect_prior", _rw2_log_prior(effects, EFFECT_CURVATURE, axis=1))
     return intercept, effects
 
 
@@ -444,6 +463,9 @@ class DynamicFit:
     data: pd.DataFrame
     target: str
     config: dict = field(default_factory=dict)
+    #: Stage 2 of a location-scale fit: the SBP (or binned) fit of the standardised
+    #: residuals (an SBPFit, or a DynamicFit when the tail shapes vary over blocks).
+    innovations: object = None
 
     @property
     def family(self) -> str:
@@ -462,10 +484,30 @@ class DynamicFit:
 
     def check(self, **kwargs):
         """Convergence diagnostics of every parameter (vectors by their worst element),
-        against the standards of :meth:`sbp_bayes.SBPFit.check`."""
-        from sbp_bayes.fit import convergence_report
+        against the standards of :meth:`sbp_bayes.SBPFit.check`; for a location-scale fit,
+        of both stages (the innovations' parameters prefixed ``innovation:``)."""
+        from sbp_bayes.fit import DiagnosticsReport, convergence_report
 
-        return convergence_report(self.idata, self._checked_parameters(), **kwargs)
+        warn = kwargs.pop("warn", True)
+        report = convergence_report(self.idata, self._checked_parameters(), warn=False, **kwargs)
+        if self.innovations is not None:
+            inner = self.innovations.check(warn=False, **kwargs)
+            table = pd.concat([report.table, inner.table.rename(index=lambda n: f"innovation:{n}")])
+            report = DiagnosticsReport(
+                table,
+                report.divergences + inner.divergences,
+                max(report.divergence_fraction, inner.divergence_fraction),
+                np.concatenate([np.atleast_1d(report.bfmi), np.atleast_1d(inner.bfmi)]),
+                report.problems + [f"innovations: {p}" for p in inner.problems],
+                report.standards,
+            )
+        if report.problems and warn:
+            import warnings
+
+            warnings.warn(
+                "Convergence diagnostics failed:\n" + "\n".join(report.problems), UserWarning, stacklevel=2
+            )
+        return report
 
     def summary(self, var_names=None, ci_prob: float = 0.94) -> pd.DataFrame:
         import arviz as az
@@ -524,13 +566,17 @@ class DynamicFit:
             return base[:, None] + (take(effect_name) @ z.T if z.shape[1] else 0.0)
 
         family = self.family
-        if family in ("normal", "student_t"):
+        if family in ("normal", "student_t") or self.design.body == "location_scale":
             location = linear("location", "location_effect")
             scale = np.exp(linear("log_scale", "log_scale_effect"))
             if family == "normal":
                 return FrozenNormal(location, scale)
-            nu = take("nu") if paired else take("nu")[:, None]
-            return FrozenStudentT(nu, location, scale)
+            if family == "student_t":
+                nu = take("nu") if paired else take("nu")[:, None]
+                return FrozenStudentT(nu, location, scale)
+            return FrozenLocationScale(
+                self._innovation_distribution(time, paired, draw_index, thin), location, scale
+            )
         design = self.design
         edges = design.bin_edges
         widths = np.diff(edges)
@@ -579,6 +625,26 @@ class DynamicFit:
             known_lower_threshold=np.full(shape, edges[1] if design.has_lower else edges[0]),
             known_upper_threshold=np.full(shape, edges[-2] if design.has_upper else edges[-1]),
         )
+
+    def _innovation_distribution(self, time, paired, draw_index, thin):
+        """Stage-2 draws, paired with stage-1 draws by their index (both flattened over
+        chains; the shorter list of draws is cycled)."""
+        post = self.idata["posterior"]
+        n_stage1 = post.sizes["chain"] * post.sizes["draw"]
+        inner = self.innovations
+        if isinstance(inner, DynamicFit):
+            base = inner.predictive(pd.Series(np.zeros(time.size), index=time)).dist  # (S2, T)
+            n_stage2 = base.batch_shape[0]
+            if paired:
+                return base[np.asarray(draw_index) % n_stage2, np.arange(time.size)]
+            rows = np.arange(0, n_stage1, thin) % n_stage2
+            return base[rows]
+        base = inner.distribution()  # (S2,)
+        n_stage2 = base.batch_shape[0]
+        if paired:
+            return base[np.asarray(draw_index) % n_stage2]
+        rows = np.arange(0, n_stage1, thin) % n_stage2
+        return base[rows][:, None]
 
     def _time_position(self, time: np.ndarray) -> np.ndarray:
         start = float(self.config.get("time_start", 0.0))
@@ -699,6 +765,7 @@ def fit_dynamic(
     bins: int = 30,
     tail_share: float = 0.05,
     tail_block_size: int | None = None,
+    body: str = "location_scale",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -724,6 +791,21 @@ def fit_dynamic(
     tail_block_size : int, optional
         If given, the GPD shapes follow a random walk over blocks of this many steps;
         otherwise they are constant.
+    body : {"location_scale", "logit"}
+        How the features act (``family`` "sbp" or "binned").
+
+        ``"location_scale"`` (default) — conditional EVT in two stages (McNeil & Frey
+        2000): a Student-t regression of the location ``z_t · β + β_0`` and log scale
+        ``z_t · γ + γ_0`` (stage 1), then an SBP (threshold prior included; tail shapes
+        over time blocks if ``tail_block_size``) for the standardised residuals at the
+        posterior-median location and scale (stage 2). The predictive pairs the two
+        stages' draws, so both carry their parameter uncertainty; what is left out is the
+        feedback of stage 1's uncertainty onto the residuals (small when the location
+        and scale are estimated from thousands of points).
+
+        ``"logit"`` — one joint model: the features act on every bin's probability
+        (multinomial logit) and on the tails; any change of shape, but a location shift
+        larger than the body's width needs many features to describe.
 
     Returns
     -------
@@ -747,6 +829,7 @@ def fit_dynamic(
         bins=bins,
         tail_share=tail_share,
         tail_block_size=tail_block_size,
+        body=body,
     )
     z = _features(design, values, time, frame)[lags:]
     x = values[lags:]
@@ -756,26 +839,29 @@ def fit_dynamic(
         if tail_block_size is not None
         else np.zeros(x.size, dtype=int)
     )
-    if family in ("sbp", "binned"):
+    two_stage = family in ("sbp", "binned") and body == "location_scale"
+    if family in ("sbp", "binned") and not two_stage:
         model = _build_sbp_model(design, x, z, block)
     else:
-        model = _build_location_scale_model(design, x, z, student=family == "student_t")
+        # Normal / Student-t regressions, or stage 1 of the location-scale SBP (Student-t).
+        model = _build_location_scale_model(design, x, z, student=family != "normal")
     model.sbp_structure = (
         "dynamic",
         family,
+        design.body,
         design.tails,
         len(design.feature_names),
         int(block.max()) + 1,
         bins,
         x.size,
     )
-    seed = int(np.random.SeedSequence(random_seed).generate_state(1)[0])
+    seeds = np.random.SeedSequence(random_seed).spawn(2)
+    seed = int(seeds[0].generate_state(1)[0])
     idata = _sample(model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar)
-    posterior = idata["posterior"].to_dataset()
-    idata["posterior"] = xr.DataTree(posterior)
     config = {
         "family": family,
         "target": target,
+        "body": body,
         "draws": draws,
         "tune": tune,
         "chains": chains,
@@ -783,4 +869,44 @@ def fit_dynamic(
         "random_seed": random_seed,
         "time_start": float(time[lags]),
     }
-    return DynamicFit(idata, design, frame, target, config)
+    result = DynamicFit(idata, design, frame, target, config)
+    if two_stage:
+        # Stage 2: the innovations, standardised at the posterior-median location and scale.
+        stage1 = DynamicFit(idata, replace(design, family="student_t"), frame, target, config)
+        fitted = stage1._distribution(z, time[lags:], 1)
+        location = np.median(fitted.mu, axis=0)
+        scale = np.median(fitted.sigma, axis=0)
+        residuals = pd.Series((x - location) / scale, index=time[lags:], name="innovation")
+        stage2_seed = int(seeds[1].generate_state(1)[0])
+        common = {
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "sampler": sampler,
+            "progressbar": progressbar,
+        }
+        if tail_block_size is None:
+            from sbp_bayes.fit import fit as fit_static
+
+            result.innovations = fit_static(
+                residuals,
+                family=family,
+                tails=tails if family == "sbp" else None,
+                bins=bins if family == "binned" else None,
+                random_seed=stage2_seed,
+                log_likelihood=False,
+                **common,
+            )
+        else:
+            result.innovations = fit_dynamic(
+                residuals,
+                family=family,
+                body="logit",
+                tails=tails,
+                bins=bins,
+                tail_share=tail_share,
+                tail_block_size=tail_block_size,
+                random_seed=stage2_seed,
+                **common,
+            )
+    return result

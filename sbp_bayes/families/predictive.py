@@ -21,7 +21,7 @@ from scipy import special, stats
 
 from sbp_bayes.stats import gpd_excess_from_survival, gpd_logpdf, gpd_logsf
 
-__all__ = ["FrozenGPDNormalGPD", "FrozenNormal", "FrozenStudentT"]
+__all__ = ["FrozenGPDNormalGPD", "FrozenLocationScale", "FrozenNormal", "FrozenStudentT"]
 
 
 def _as_float(value) -> np.ndarray:
@@ -334,3 +334,98 @@ def _lower_tail_partial(a_lower, u_lower, d, xi, sigma):
         # d = inf: the whole lower tail, whose mean is finite only for xi < 1.
         whole = np.where(xi < 1, a_lower * (u_lower - sigma / np.where(xi < 1, 1 - xi, 1.0)), -np.inf)
     return np.where(finite_d, value, whole)
+
+
+@dataclass(frozen=True, eq=False)
+class FrozenLocationScale:
+    """``X = loc + scale * E`` for a batched distribution ``E`` (any of this package's
+    predictives): the predictive of a location-scale model with given innovations.
+    ``loc`` and ``scale`` broadcast against ``E``'s batch shape."""
+
+    base: object
+    loc: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return np.broadcast_shapes(self.base.batch_shape, np.shape(self.loc), np.shape(self.scale))
+
+    def _standard(self, x):
+        return (_as_float(x) - self.loc) / self.scale
+
+    def logpdf(self, x):
+        return self.base.logpdf(self._standard(x)) - np.log(self.scale)
+
+    def pdf(self, x):
+        return np.exp(self.logpdf(x))
+
+    def logcdf(self, x):
+        return self.base.logcdf(self._standard(x))
+
+    def cdf(self, x):
+        return self.base.cdf(self._standard(x))
+
+    def logsf(self, x):
+        return self.base.logsf(self._standard(x))
+
+    def sf(self, x):
+        return self.base.sf(self._standard(x))
+
+    def ppf(self, q):
+        return self.loc + self.scale * self.base.ppf(q)
+
+    def isf(self, q):
+        return self.loc + self.scale * self.base.isf(q)
+
+    def median(self):
+        return self.ppf(0.5)
+
+    def rvs(self, size=None, random_state=None):
+        shape = self.batch_shape if size is None else tuple(np.atleast_1d(size).astype(int))
+        rng = np.random.default_rng(random_state)
+        uniform = rng.random(size=shape)
+        return np.where(uniform < 0.5, self.ppf(uniform), self.isf(1.0 - uniform))
+
+    def partial_mean_above(self, x):
+        """``E[X; X > x] = loc S + scale E[E; E > e]`` with ``e = (x - loc) / scale``."""
+        e = self._standard(x)
+        return self.loc * self.base.sf(e) + self.scale * self.base.partial_mean_above(e)
+
+    def mean_above(self, level):
+        return self.loc + self.scale * self.base.mean_above(level)
+
+    def mean_below(self, level):
+        return self.loc + self.scale * self.base.mean_below(level)
+
+    def mirror(self):
+        return FrozenLocationScale(self.base.mirror(), -self.loc, self.scale)
+
+    def __getitem__(self, index):
+        shape = self.batch_shape
+        return FrozenLocationScale(
+            _BroadcastIndexed(self.base, shape)[index],
+            np.broadcast_to(self.loc, shape)[index],
+            np.broadcast_to(self.scale, shape)[index],
+        )
+
+
+class _BroadcastIndexed:
+    """Index a batched distribution as if broadcast to ``shape`` first."""
+
+    def __init__(self, dist, shape):
+        self.dist, self.shape = dist, shape
+
+    def __getitem__(self, index):
+        base_shape = self.dist.batch_shape
+        if base_shape == self.shape:
+            return self.dist[index]
+        # Map the index through a broadcast array of positions into the base batch.
+        positions = np.broadcast_to(np.arange(int(np.prod(base_shape))).reshape(base_shape), self.shape)[
+            index
+        ]
+        flat = (
+            self.dist[np.unravel_index(positions, base_shape)]
+            if len(base_shape) > 1
+            else self.dist[positions]
+        )
+        return flat
