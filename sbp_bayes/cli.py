@@ -214,6 +214,157 @@ def _cmd_check(args, argv) -> int:
     return EXIT_OK if diagnostics.passed else EXIT_CHECK_FAILED
 
 
+def _same_data(spec) -> tuple:
+    """What identifies a spec's data: the bundled name, or the CSV file and its columns."""
+    data = spec.data
+    if data.dataset is not None:
+        return ("dataset", data.dataset)
+    return ("csv", str(data.path), data.column, data.time_column)
+
+
+def _folder_name(study_name: str) -> str:
+    """A study name as a folder name: anything but letters, digits, ``.``, ``-`` and ``_``
+    becomes ``_``."""
+    import re
+
+    return re.sub(r"[^\w.-]+", "_", study_name).strip("_") or "model"
+
+
+def _split(data, holdout: float, seed: int):
+    """``(train, test)``: a random ``holdout`` fraction of the observations kept out of every
+    fit (the same for all specs); both keep the data's index order."""
+    import numpy as np
+
+    n_test = round(holdout * len(data))
+    if holdout > 0 and not 0 < n_test < len(data) - 1:
+        raise UserError(
+            f"--holdout {holdout:g} keeps out {n_test} of {len(data)} observations; choose a fraction that "
+            "leaves some for testing and most for fitting (e.g. 0.2)"
+        )
+    in_test = np.zeros(len(data), dtype=bool)
+    in_test[np.random.default_rng(seed).permutation(len(data))[:n_test]] = True
+    train, test = data[~in_test], data[in_test]
+    train.attrs.update(data.attrs)
+    return train, test
+
+
+def _cmd_compare(args, argv) -> int:
+    import warnings
+
+    from sbp_bayes.compare import ComparisonError, compare
+    from sbp_bayes.families import get_family
+    from sbp_bayes.spec import load_spec
+
+    if len(args.specs) < 2:
+        raise UserError("compare needs at least two specs (models of the same data) to compare")
+    specs = [load_spec(path) for path in args.specs]
+    names = [spec.study.name for spec in specs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UserError(
+            f"two or more specs share the [study] name {repeated[0]!r}; each needs its own name "
+            "(it names the model in the table and its folder under --out)"
+        )
+    reference = specs[0]
+    for spec in specs[1:]:
+        if _same_data(spec) != _same_data(reference):
+            raise UserError(
+                f"{spec.source} models {spec.data.describe()} but {reference.source} models "
+                f"{reference.data.describe()}; only models of the same data can be compared"
+            )
+    holdout = args.holdout
+    scopes = {get_family(spec.model.family).scope for spec in specs}
+    if len(scopes) > 1 and holdout == 0:
+        pot = next(spec for spec in specs if get_family(spec.model.family).scope != "all")
+        raise UserError(
+            f"{pot.source} ({pot.model.family}) has a log-likelihood over the exceedances of its threshold "
+            "only, the others over all observations: LOO cannot compare them. Compare them on held-out data "
+            "with --holdout 0.2, or leave that spec out"
+        )
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {args.out}: exists and is not a folder")
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    changes = dict(QUICK) if args.quick else {}
+    settled = []
+    for spec in specs:
+        spec_changes = dict(changes)
+        if spec.sampler.random_seed is None:
+            spec_changes["random_seed"] = seed  # recorded in the fit's config
+        settled.append(spec.with_sampler(**spec_changes))
+        _require_sampler(settled[-1].sampler.name)
+    specs = settled
+
+    _stage(f"loading data: {reference.data.describe()}")
+    data = reference.load_data()
+    train, test = _split(data, holdout, seed) if holdout > 0 else (data, None)
+    if test is not None:
+        _stage(f"holding out {len(test)} of {len(data)} observations (fraction {holdout:g}, seed {seed})")
+
+    fits = {}
+    for spec in specs:
+        sampler = spec.sampler
+        _stage(
+            f"fitting {spec.study.name} ({spec.model.family}): {len(train)} observations, {sampler.chains} "
+            f"chains x {sampler.draws} draws (+{sampler.tune} tuning), seed {sampler.random_seed}"
+        )
+        started = time.perf_counter()
+        fits[spec.study.name] = spec.fit(train, progressbar=sys.stderr.isatty())
+        _stage(f"fitted {spec.study.name} in {time.perf_counter() - started:.0f} s")
+
+    _stage(
+        "comparing: PSIS-LOO on the fitted data"
+        + (", scores on the held-out data" if test is not None else "")
+    )
+    test_values = None if test is None else test.to_numpy(dtype=float)
+    loo = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            table = compare(fits, test_data=test_values, random_seed=seed)
+        except ComparisonError as error:
+            if test_values is None:
+                raise UserError(_one_line(error)) from None
+            _stage(f"warning: no LOO: {_one_line(error).rstrip('.')}; comparing on the held-out data only")
+            loo = False
+            table = compare(fits, test_data=test_values, loo=False, random_seed=seed)
+    for warning in caught:
+        if issubclass(warning.category, UserWarning):
+            _stage(f"warning: {_one_line(warning.message)}")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    folders = {name: _folder_name(name) for name in fits}
+    for name, fit in fits.items():
+        fit.save(out_dir / folders[name] / "fit.nc")
+    if test is not None:  # the split itself, so that the scores can be recomputed from the files
+        test.rename_axis(test.index.name or "index").to_csv(out_dir / "held_out.csv")
+    notes = [
+        f"Specs: {', '.join(f'`{spec.source}`' for spec in specs)}",
+        f"Data: {reference.data.describe()}, {len(data)} observations",
+        f"Held out: {len(test)} observations ({holdout:g}), chosen at random with seed {seed} "
+        f"(listed in held_out.csv); every model was fitted to the other {len(train)}"
+        if test is not None
+        else "No held-out data (--holdout 0): LOO only, no calibration on new data",
+        None if loo else "No LOO: the models' log-likelihoods cover different observations (see the log)",
+        f"Fits saved as {', '.join(f'{folder}/fit.nc' for folder in folders.values())}",
+    ]
+    from sbp_bayes.render_compare import write_comparison
+
+    report = write_comparison(
+        table,
+        fits,
+        out_dir,
+        title=f"Model comparison: {reference.data.describe()}",
+        notes=[note for note in notes if note],
+        command=_command_line(argv),
+    )
+    best = table.index[0]
+    by = "PSIS-LOO" if loo else "held-out log score"
+    print(f"Best by {by}: {best} ({table.loc[best, 'family']})")
+    print(f"Comparison: {report} (table {out_dir / 'comparison.csv'}, figure {out_dir / 'comparison.png'})")
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -237,8 +388,18 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _holdout_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1) such as 0.2, got {value:g}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (subcommands fit, report, check)."""
+    """The argument parser (subcommands fit, report, check, compare)."""
     from sbp_bayes.fit import SAMPLERS
 
     parser = argparse.ArgumentParser(
@@ -300,11 +461,43 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dir", metavar="DIR", help="output folder of 'sbp-bayes fit' (or a fit.nc file)")
     check.set_defaults(run=_cmd_check)
 
-    # ------------------------------------------------------------------ compare (issue 5)
-    # `sbp-bayes compare SPEC [SPEC ...] --out DIR` fits several specs on the same data and
-    # writes a comparison report (LOO, calibration, tail answers side by side). It is added
-    # here as one more subparser with `set_defaults(run=_cmd_compare)`; not implemented yet.
-    # ---------------------------------------------------------------------------------------
+    compare = commands.add_parser(
+        "compare",
+        help="fit several specs of the same data and compare them (LOO, held-out calibration)",
+        description="Fit every spec (all of the same data) and compare the models: PSIS-LOO on the\n"
+        "fitted data, and with --holdout the log score, CRPS and PP-plot MAE by region on a\n"
+        "held-out part of the data. Writes DIR/comparison.csv, DIR/comparison.md,\n"
+        "DIR/comparison.png and each fit as DIR/<study name>/fit.nc.",
+        epilog="examples:\n"
+        "  sbp-bayes compare models/danish_sbp.toml models/danish_normal.toml --out results/cmp\n"
+        "  sbp-bayes compare models/danish_*.toml --out results/cmp --holdout 0.2 --seed 1\n"
+        "      a peaks-over-threshold spec (danish_pot.toml) is then compared on the held-out\n"
+        "      data only: its log-likelihood covers the exceedances, not every observation",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument("specs", nargs="+", metavar="SPEC", help="model specs (TOML) of the same data")
+    compare.add_argument(
+        "--out", "-o", metavar="DIR", required=True, help="output folder (created if needed)"
+    )
+    compare.add_argument(
+        "--holdout",
+        type=_holdout_fraction,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of the data kept out of every fit and scored afterwards (default 0: LOO only)",
+    )
+    compare.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        metavar="N",
+        help="random seed of the held-out split, and of the fits whose spec sets none (recorded)",
+    )
+    compare.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a quick look: {QUICK['chains']} chains x {QUICK['draws']} draws ({QUICK['tune']} tuning) each",
+    )
+    compare.set_defaults(run=_cmd_compare)
 
     return parser
 

@@ -652,11 +652,15 @@ class DynamicFit:
 
     def score(self, new_data, *, ci_prob: float = 0.95, thin: int = 1) -> pd.DataFrame:
         """Predictive percentile (PIT) of each new value with its credible interval and
-        the two-sided tail probability ``2 min(pit, 1 - pit)`` — the monitoring score."""
+        the two-sided tail probability ``2 min(pit, 1 - pit)`` — the monitoring score.
+
+        The upper side ``1 - pit`` is the predictive survival computed directly (as in
+        :func:`sbp_bayes.report.score`): ``1 - cdf`` rounds to 0 beyond ~1e-16."""
         predictive = self.predictive(new_data, thin=thin)
         values, _, _ = _series_and_frame(new_data, self.target)
         per_draw = predictive.dist.cdf(values[None, :])
         pit = per_draw.mean(axis=0)
+        survival = predictive.dist.sf(values[None, :]).mean(axis=0)
         alpha = (1 - ci_prob) / 2
         lower, median, upper = np.quantile(per_draw, [alpha, 0.5, 1 - alpha], axis=0)
         index = (
@@ -670,7 +674,7 @@ class DynamicFit:
                 "lower": lower,
                 "upper": upper,
                 "tail": np.where(pit < 0.5, "lower", "upper"),
-                "tail_probability": 2 * np.minimum(pit, 1 - pit),
+                "tail_probability": np.minimum(2 * np.minimum(pit, survival), 1.0),
             },
             index=index,
         )

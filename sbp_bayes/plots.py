@@ -30,6 +30,9 @@ Figures
     ArviZ convergence plots of the tail parameters.
 :func:`plot_posterior_predictive`
     Replicated data sets against the observed data (ECDF or survival function).
+:func:`plot_comparison`
+    Models side by side, from the table of :func:`sbp_bayes.compare.compare` (it takes
+    that table, not a fit).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ __all__ = [
     # sampler diagnostics
     "plot_rank",
     "plot_trace",
+    # model comparison
+    "plot_comparison",
     # output
     "save_figure",
 ]
@@ -89,11 +94,24 @@ def _sides(fit) -> list[str]:
 def _check_side(fit, tail: str) -> None:
     if tail not in ("lower", "upper"):
         raise ValueError(f"tail must be 'lower' or 'upper'; got {tail!r}.")
+    if not _sides(fit):
+        return  # no GPD tail (normal, student_t, binned): one law for the whole line, both ends
     if tail not in _sides(fit):
         raise ValueError(
             f"This fit has no {tail} tail (tails={fit.tails!r}); ask for tail="
             f"{_sides(fit)[0]!r} or fit with tails='both'."
         )
+
+
+def _tail_sides(fit, what: str) -> list[str]:
+    """The fit's GPD tails, or a clear error for a family that has none."""
+    sides = _sides(fit)
+    if not sides:
+        raise ValueError(
+            f"A fit of family {fit.family!r} has no GPD tail, so there is no {what} to plot; "
+            "plot_density, plot_qq, plot_pp and plot_return_levels work for it."
+        )
+    return sides
 
 
 def _check_prob(ci_prob: float) -> float:
@@ -179,7 +197,7 @@ def _kept_draws(n_draws: int, max_draws: int) -> np.ndarray:
 def _draw_distribution(fit, max_draws: int = MAX_BAND_DRAWS):
     """``fit.distribution()``, keeping at most ``max_draws`` evenly spaced draws."""
     dist = fit.distribution()
-    return dist[_kept_draws(dist.bin_probs.shape[0], max_draws)]
+    return dist[_kept_draws(dist.batch_shape[0], max_draws)]
 
 
 def _plotting_ranks(n: int, max_points: int = MAX_PLOTTED_POINTS) -> np.ndarray:
@@ -242,8 +260,15 @@ def _histogram_edges(fit, values: np.ndarray) -> np.ndarray:
     — one bin for the whole tail — so there the histogram uses bins that start as wide
     as the neighbouring body bin and grow geometrically to the extreme value.
     """
-    edges = np.asarray(fit.design.bin_edges, dtype=float)
-    sides = _sides(fit)
+    if fit.design is None:
+        # A family without bins (normal, student_t, gpd_normal_gpd): 30 equal bins over the
+        # central 98% of the data, and both outer bins split as tails are.
+        inner = np.linspace(*np.quantile(values, [0.01, 0.99]), 31)
+        edges = np.unique(np.concatenate([values[:1], inner, values[-1:]]))
+        sides = ["lower", "upper"]
+    else:
+        edges = np.asarray(fit.design.bin_edges, dtype=float)
+        sides = _sides(fit)
     pieces = [edges[1:-1]]
     if "upper" in sides:
         start, stop = edges[-2], max(edges[-1], values[-1])
@@ -264,15 +289,23 @@ def _histogram_edges(fit, values: np.ndarray) -> np.ndarray:
 def _density_grid(fit, values: np.ndarray, xscale: str, n_points: int = 600) -> np.ndarray:
     """Points spanning the data (5% of the range beyond it on tail sides) that also
     resolve every step of the binned body: each bin gets a point just inside each end."""
-    edges = np.asarray(fit.design.bin_edges, dtype=float)
-    sides = _sides(fit)
     pad = 0.05 * (values[-1] - values[0])
-    low = values[0] - pad if "lower" in sides else edges[0]
-    high = values[-1] + pad if "upper" in sides else edges[-1]
+    if fit.design is None:
+        # No bins (normal, student_t, gpd_normal_gpd): open on both sides; a fixed GPD
+        # threshold, where the density may jump, is resolved like a bin edge.
+        thresholds = [float(np.median(fit.idata["posterior"][f"{side}_threshold"])) for side in _sides(fit)]
+        nudge = 1e-6 * (values[-1] - values[0])
+        near_edges = np.concatenate([np.subtract(thresholds, nudge), np.add(thresholds, nudge)])
+        low, high = values[0] - pad, values[-1] + pad
+    else:
+        edges = np.asarray(fit.design.bin_edges, dtype=float)
+        sides = _sides(fit)
+        low = values[0] - pad if "lower" in sides else edges[0]
+        high = values[-1] + pad if "upper" in sides else edges[-1]
+        nudge = 1e-6 * np.diff(edges)
+        near_edges = np.concatenate([edges[:-1] + nudge, edges[1:] - nudge])
     if xscale == "log" and low <= 0:
         low = 0.95 * values[0]
-    nudge = 1e-6 * np.diff(edges)
-    near_edges = np.concatenate([edges[:-1] + nudge, edges[1:] - nudge])
     parts = [np.linspace(low, high, n_points), near_edges]
     if low > 0:  # resolve a positive heavy tail on a log x axis too
         parts.append(np.geomspace(low, high, n_points // 2))
@@ -362,7 +395,7 @@ def plot_density(
     ax.set_xlabel(_value_label(fit))
     ax.set_ylabel(f"density (per {units})" if units else "density")
     ax.set_title(_title(fit, "data and posterior density" + (", log density axis" if scale == "log" else "")))
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper right")
     return fig
 
 
@@ -576,7 +609,13 @@ def plot_return_levels(
     n = values.size
     dist = _draw_distribution(fit)
     if periods is None:
-        tail_mass = float(np.median(fit.idata["posterior"][f"{tail}_tail_prob"].values))
+        posterior = fit.idata["posterior"]
+        # A family without GPD tails has no tail mass: start at the 1-in-10 level.
+        tail_mass = (
+            float(np.median(posterior[f"{tail}_tail_prob"].values))
+            if f"{tail}_tail_prob" in posterior
+            else 0.1
+        )
         shortest = 1.0 / (n_per_period * min(tail_mass, 0.5))
         longest = max(100.0, 10.0 * n / n_per_period, 2.0 * shortest)
         periods = np.geomspace(shortest, longest, 100)
@@ -657,14 +696,18 @@ def plot_threshold_posterior(fit, *, ax=None) -> Figure:
     --------
     >>> fig = plot_threshold_posterior(fit)  # doctest: +SKIP
     """
-    sides = _sides(fit)
+    sides = _tail_sides(fit, "threshold")
     fig, axes = _new_axes(ax, len(sides))
     posterior = fit.idata["posterior"]
     for side, ax in zip(sides, axes, strict=True):
-        logprob = posterior[f"{side}_threshold_logprob"]
-        candidates = np.asarray(logprob[f"{side}_candidate"].values, dtype=float)
-        posterior_prob = np.exp(logprob.values.reshape(-1, candidates.size)).mean(axis=0)
-        prior_prob = _threshold_prior(fit, side, candidates.size)
+        if f"{side}_threshold_logprob" in posterior:
+            logprob = posterior[f"{side}_threshold_logprob"]
+            candidates = np.asarray(logprob[f"{side}_candidate"].values, dtype=float)
+            posterior_prob = np.exp(logprob.values.reshape(-1, candidates.size)).mean(axis=0)
+            prior_prob = _threshold_prior(fit, side, candidates.size)
+        else:  # a baseline with a fixed threshold: one bar of probability 1
+            candidates = np.unique(posterior[f"{side}_threshold"].values)
+            posterior_prob = prior_prob = np.ones(1)
         position = np.arange(candidates.size)
         ax.bar(position - 0.2, posterior_prob, width=0.4, color=_POSTERIOR_COLOUR, label="posterior")
         ax.bar(
@@ -681,7 +724,7 @@ def plot_threshold_posterior(fit, *, ax=None) -> Figure:
         ax.set_ylabel("probability")
         ax.set_ylim(0, 1.05 * max(posterior_prob.max(), prior_prob.max()))
         ax.set_title(_title(fit, f"{side} threshold, posterior vs prior"))
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper right")
     return fig
 
 
@@ -731,7 +774,7 @@ def plot_tail_shape(fit, *, ax=None) -> Figure:
     --------
     >>> fig = plot_tail_shape(fit)  # doctest: +SKIP
     """
-    sides = _sides(fit)
+    sides = _tail_sides(fit, "tail shape")
     fig, axes = _new_axes(ax, len(sides))
     posterior = fit.idata["posterior"]
     priors = fit.config.get("priors") or {}
@@ -766,7 +809,8 @@ def plot_tail_shape(fit, *, ax=None) -> Figure:
         ax.set_xlabel(f"tail shape ξ ({side} tail)")
         ax.set_ylabel("density")
         ax.set_title(_title(fit, f"{side} tail shape, posterior vs prior"))
-        ax.legend(fontsize="small")
+        # Outside the axes: the prior's label is long and would cover the histogram.
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
 
@@ -788,6 +832,11 @@ def _detached(plot_collection) -> Figure:
 
 
 def _arviz_var_names(fit, var_names, *, drop_thresholds: bool) -> list[str]:
+    if var_names is None and fit.config.get("sampler") == "exact":
+        raise ValueError(
+            f"A fit of family {fit.family!r} draws exactly from its conjugate posterior: there are no "
+            "Markov chains to diagnose (pass var_names to plot the draws anyway)."
+        )
     names = (
         fit.parameter_names()
         if var_names is None
@@ -927,7 +976,7 @@ def plot_posterior_predictive(
     steps = "steps-post" if kind == "ecdf" else "steps-pre"
     dist = _draw_distribution(fit, int(n_draws))
     rng = np.random.default_rng(random_seed)
-    n_kept = dist.bin_probs.shape[0]
+    n_kept = dist.batch_shape[0]
     for i in range(n_kept):
         replicate = np.sort(dist[i].rvs(size=n, random_state=rng))
         ax.plot(
@@ -980,3 +1029,110 @@ def save_figure(fig: Figure, path, dpi: int = 120) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     return path
+
+
+# ----------------------------------------------------------------------------- model comparison
+
+#: PP-MAE regions of :func:`sbp_bayes.compare.compare`, in the order they are drawn.
+_PP_REGIONS = ("lower_tail", "base", "upper_tail", "full")
+
+
+def plot_comparison(table) -> Figure:
+    """Model comparison at a glance, from the table of :func:`sbp_bayes.compare.compare`.
+
+    Left: each model's expected log predictive density relative to the best model,
+    ``elpd_loo - max(elpd_loo)``, with a bar of ``±2 dse`` (the standard error of the paired
+    difference; the best model sits at 0 without one). A model whose bar stays left of
+    0 is worse than the best by more than two standard errors. Without LOO (a table
+    made with ``loo=False``) the panel shows the held-out log score ``test_elpd``
+    relative to the best instead, without bars. Right, when the table has held-out
+    calibration: the PP-plot MAE by region (REFERENCE.md §5) of each model; smaller is
+    better calibrated.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The output of :func:`sbp_bayes.compare.compare`, indexed by model name, best
+        first.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame(
+    ...     {"elpd_loo": [-100.0, -130.0], "elpd_diff": [0.0, -30.0], "dse": [0.0, 6.0],
+    ...      "pp_mae_lower_tail": [0.01, 0.05], "pp_mae_base": [0.02, 0.1],
+    ...      "pp_mae_upper_tail": [0.01, 0.04], "pp_mae_full": [0.015, 0.08]},
+    ...     index=pd.Index(["sbp", "normal"], name="model"))
+    >>> fig = plot_comparison(table)
+    >>> len(fig.axes), fig.axes[0].get_xlabel()
+    (2, 'elpd_loo - elpd_loo of the best model (±2 dse)')
+    """
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise ValueError(
+            "plot_comparison needs the (non-empty) DataFrame returned by sbp_bayes.compare.compare."
+        )
+    models = [str(name) for name in table.index]
+    has_loo = {"elpd_loo", "elpd_diff", "dse"} <= set(table.columns)
+    if not has_loo and "test_elpd" not in table.columns:
+        raise ValueError(
+            "The table has neither LOO columns (elpd_loo, elpd_diff, dse) nor a held-out test_elpd: "
+            "make it with sbp_bayes.compare.compare(fits) or compare(fits, test_data=..., loo=False)."
+        )
+    pp_columns = [f"pp_mae_{region}" for region in _PP_REGIONS if f"pp_mae_{region}" in table.columns]
+    n_panels = 2 if pp_columns else 1
+    fig = Figure(figsize=(6.0 * n_panels, 1.2 + 0.45 * len(models)), layout="constrained")
+    axes = list(fig.subplots(1, n_panels, squeeze=False)[0])
+    positions = np.arange(len(models))[::-1]  # the best model on top
+
+    ax = axes[0]
+    if has_loo:
+        elpd = table["elpd_loo"].to_numpy(dtype=float)
+        difference = elpd - np.nanmax(elpd)
+        half_width = 2.0 * np.nan_to_num(table["dse"].to_numpy(dtype=float))
+        ax.errorbar(
+            difference,
+            positions,
+            xerr=half_width,
+            fmt="o",
+            color=_POSTERIOR_COLOUR,
+            ecolor=_POSTERIOR_COLOUR,
+            capsize=3,
+            label="elpd_loo difference ± 2 dse",
+        )
+        ax.set_xlabel("elpd_loo - elpd_loo of the best model (±2 dse)")
+        ax.set_title("Out-of-sample accuracy (PSIS-LOO)")
+    else:
+        scores = table["test_elpd"].to_numpy(dtype=float)
+        ax.plot(scores - np.nanmax(scores), positions, "o", color=_POSTERIOR_COLOUR)
+        ax.set_xlabel("held-out log score - that of the best model")
+        ax.set_title("Held-out predictive accuracy")
+    ax.axvline(0.0, color="0.3", linestyle="--", linewidth=1.0)
+    ax.set_yticks(positions, models)
+    ax.set_ylim(-0.6, len(models) - 0.4)
+    ax.grid(axis="x", alpha=0.3)
+
+    if pp_columns:
+        ax = axes[1]
+        height = 0.8 / len(pp_columns)
+        for k, column in enumerate(pp_columns):
+            offset = (len(pp_columns) - 1) / 2.0 - k
+            ax.barh(
+                positions + offset * height,
+                table[column].to_numpy(dtype=float),
+                height=height,
+                color=f"C{k}",
+                label=column.removeprefix("pp_mae_").replace("_", " "),
+            )
+        ax.set_yticks(positions, models)
+        ax.set_ylim(-0.6, len(models) - 0.4)
+        ax.set_xlabel("PP-plot mean absolute error (held-out data)")
+        ax.set_title("Calibration by region (smaller is better)")
+        ax.legend(fontsize="small", title="region", loc="lower right")
+        ax.grid(axis="x", alpha=0.3)
+    return fig

@@ -369,13 +369,24 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
     design = fit.design
     config = fit.config
     doc.heading(2, "Model")
-    model_items = [
-        f"Family: {spec.model.family if spec is not None else 'sbp'} (spliced binned-Pareto)",
-        f"Tails: {fit.tails}; {design.n_bins} bins in all ({config.get('bins')} body bins between the "
-        "innermost candidate thresholds)",
-    ]
+    if fit.family == "sbp":
+        model_items = [
+            "Family: sbp (spliced binned-Pareto)",
+            f"Tails: {fit.tails}; {design.n_bins} bins in all ({config.get('bins')} body bins between the "
+            "innermost candidate thresholds)",
+        ]
+    else:  # a baseline family (sbp_bayes.families): its own description, no candidate grid
+        from sbp_bayes.families import get_family
+
+        model_items = [
+            f"Family: {fit.family} ({get_family(fit.family).description})",
+            f"Tails: {fit.tails}" + (f"; {design.n_bins} bins in all" if design is not None else ""),
+        ]
     for side in sides:
-        thresholds = design.upper_thresholds if side == "upper" else design.lower_thresholds
+        if fit.family != "sbp":
+            thresholds = np.unique(fit.idata["posterior"][f"{side}_threshold"].values)
+        else:
+            thresholds = design.upper_thresholds if side == "upper" else design.lower_thresholds
         if thresholds.size == 1:
             model_items.append(
                 f"{side.capitalize()} threshold fixed at {format_number(float(thresholds[0]))}"
@@ -408,10 +419,11 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
                 ]
             ).set_index("parameter"),
         )
-        doc.paragraph(
-            "`*_sigma` is the GPD scale at the innermost candidate threshold; `bin_probs` are the body's "
-            "bin probabilities (integrated out during sampling and drawn exactly afterwards)."
-        )
+        if fit.family == "sbp":
+            doc.paragraph(
+                "`*_sigma` is the GPD scale at the innermost candidate threshold; `bin_probs` are the "
+                "body's bin probabilities (integrated out during sampling and drawn exactly afterwards)."
+            )
 
     # -- diagnostics
     doc.heading(2, "Diagnostics")
@@ -485,12 +497,11 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
             "Expected shortfall",
             lambda: fit.expected_shortfall(list(report.es_levels), tail=tail, **options),
         )
-    fixed = all(
-        (design.upper_candidates if side == "upper" else design.lower_candidates).size == 1 for side in sides
-    )
+    fixed = all(fit._threshold_is_fixed(side) for side in sides)
     if sides and not fixed:
         doc.table("threshold_posterior", "Threshold posterior", fit.threshold_posterior)
-    doc.table("tail_shape", "Tail shape ξ", lambda: fit.tail_shape_posterior(**options))
+    if sides:  # families without GPD tails (normal, student_t, binned) have no tail shape
+        doc.table("tail_shape", "Tail shape ξ", lambda: fit.tail_shape_posterior(**options))
     if report.score:
         doc.table("score", "Scores of given values", lambda: fit.score(list(report.score), **options))
 
@@ -508,8 +519,10 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
     )
     if sides and not fixed:
         doc.figure("threshold_posterior", "Threshold posterior", lambda p: p.plot_threshold_posterior(fit))
-    doc.figure("tail_shape", "Tail shape posterior", lambda p: p.plot_tail_shape(fit))
-    doc.figure("trace", "Trace plot", lambda p: p.plot_trace(fit))
+    if sides:
+        doc.figure("tail_shape", "Tail shape posterior", lambda p: p.plot_tail_shape(fit))
+    if config.get("sampler") != "exact":  # exact conjugate draws (binned) have no chains to trace
+        doc.figure("trace", "Trace plot", lambda p: p.plot_trace(fit))
 
     # -- reproduce
     doc.heading(2, "Reproduce")

@@ -122,6 +122,10 @@ def _check_probabilities(values, name: str) -> np.ndarray:
 def _check_tail(fit, tail) -> str:
     if tail not in TAIL_SIDES:
         raise ValueError(f"tail must be 'upper' or 'lower'; got {tail!r}.")
+    if not fit._sides():
+        # A family without GPD tails (normal, student_t, binned) models the whole line in
+        # one law: both of its tails are as much "the model" as its centre.
+        return tail
     if tail not in fit._sides():
         raise ValueError(
             f"This fit has no {tail} tail (it was fitted with tails={fit.tails!r}), so there is no "
@@ -254,6 +258,15 @@ def _check_fit_has_draws(fit) -> None:
         raise ValueError("The fit has no posterior draws to summarise.")
 
 
+def _check_has_tails(fit, what: str) -> None:
+    """Threshold and tail-shape answers need a GPD tail, which some families do not have."""
+    if not fit._sides():
+        raise ValueError(
+            f"A fit of family {fit.family!r} has no GPD tail, so it has no {what} to report; "
+            "its quantiles, value at risk, expected shortfall and return levels are available."
+        )
+
+
 # ----------------------------------------------------------------------------- quantiles
 
 
@@ -300,8 +313,10 @@ def tail_quantiles(fit, probs=(0.001, 0.01, 0.99, 0.999), *, ci_prob=0.95, ci_ki
     dist = fit.distribution()
     column = probs[:, None]
     per_draw = dist.ppf(column)
-    in_lower = column < dist.lower_tail_prob
-    in_upper = (1.0 - column) < dist.upper_tail_prob
+    # Families without GPD tails (normal, student_t, binned) have no tail mass: "body".
+    no_tail = np.zeros(fit.n_draws)
+    in_lower = column < getattr(dist, "lower_tail_prob", no_tail)
+    in_upper = (1.0 - column) < getattr(dist, "upper_tail_prob", no_tail)
     lower_share, upper_share = in_lower.mean(axis=-1), in_upper.mean(axis=-1)
     region = np.where(lower_share > 0.5, "lower", np.where(upper_share > 0.5, "upper", "body"))
 
@@ -769,15 +784,22 @@ def threshold_posterior(fit) -> pd.DataFrame:
     from sbp_bayes.model import _threshold_log_prior
 
     _check_fit_has_draws(fit)
+    _check_has_tails(fit, "threshold")
     post = fit.idata["posterior"]
     data = np.asarray(fit.data.values, dtype=float)
     priors = fit.config.get("threshold_priors") or {}
     frames = []
     for side in fit._sides():
-        thresholds = fit.design.lower_thresholds if side == "lower" else fit.design.upper_thresholds
-        n_candidates = thresholds.size
-        logprob = post[f"{side}_threshold_logprob"].values.reshape(-1, n_candidates)
-        chosen = post[f"{side}_threshold_index"].values.reshape(-1)
+        if f"{side}_threshold_logprob" in post:
+            thresholds = fit.design.lower_thresholds if side == "lower" else fit.design.upper_thresholds
+            n_candidates = thresholds.size
+            logprob = post[f"{side}_threshold_logprob"].values.reshape(-1, n_candidates)
+            chosen = post[f"{side}_threshold_index"].values.reshape(-1)
+        else:  # a baseline with a fixed threshold (gpd_normal_gpd, pot_gpd, sbp_continuous)
+            thresholds = np.unique(post[f"{side}_threshold"].values)
+            n_candidates = 1
+            logprob = np.zeros((fit.n_draws, 1))
+            chosen = np.zeros(fit.n_draws, dtype=int)
         if side == "upper":
             exceedances = (data[:, None] > thresholds).sum(axis=0)
         else:
@@ -838,6 +860,7 @@ def tail_shape_posterior(fit, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
     """
     ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
     _check_fit_has_draws(fit)
+    _check_has_tails(fit, "tail shape")
     post = fit.idata["posterior"]
     sides = fit._sides()
 
