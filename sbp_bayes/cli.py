@@ -7,6 +7,11 @@
 ``sbp-bayes report DIR`` re-renders the report; ``sbp-bayes check DIR`` prints the
 convergence diagnostics and exits with status 1 when they fail.
 
+A spec with a ``[dynamic]`` section describes a time series model
+(:func:`sbp_bayes.dynamic.fit_dynamic`, e.g. ``models/paper_synthetic.toml``): the same
+commands fit it, save it (:meth:`sbp_bayes.dynamic.DynamicFit.save`) and write its report
+(:mod:`sbp_bayes.render_dynamic`: calibration, unusual observations, tail shape over time).
+
 Mistakes in the input (a bad spec, unusable data, a missing folder, a sampler that is
 not installed) end with one line ``sbp-bayes: error: ...`` on stderr and exit status 2.
 
@@ -47,10 +52,14 @@ examples:
       re-render the report from the saved fit (e.g. after changing [report] in spec.toml)
   sbp-bayes check results/danish && echo converged
       print the diagnostics; exit status 1 when they fail
+  sbp-bayes fit models/paper_synthetic.toml --out results/paper_synthetic
+      a dynamic model (a [dynamic] section: lags, season, covariates): a time series
+      whose distribution, tails included, moves with its past, season and covariates
 
 exit status: 0 success, 1 diagnostics failed (check), 2 bad input (spec, data, folder).
 A model spec is a TOML file with sections [study], [data], [model], [priors.*],
-[threshold_priors], [sampler] and [report]; see models/danish.toml.
+[threshold_priors], [sampler] and [report]; see models/danish.toml. A [dynamic] section
+makes it a time series model; see models/paper_synthetic.toml.
 """
 
 
@@ -93,10 +102,10 @@ def _fit_folder(path: str) -> tuple[Path, Path]:
 
 
 def _load_fit(fit_file: Path):
-    from sbp_bayes.fit import load
+    from sbp_bayes.dynamic import load_fit
 
     try:
-        return load(fit_file)
+        return load_fit(fit_file)
     except (OSError, ValueError, KeyError) as error:
         raise UserError(f"{fit_file}: cannot read the saved fit: {_one_line(error)}") from None
 
@@ -112,6 +121,24 @@ def _require_sampler(name: str) -> None:
 
 def _command_line(argv: list[str]) -> str:
     return " ".join([PROG, *(shlex.quote(arg) for arg in argv)])
+
+
+def _is_dynamic(fit) -> bool:
+    from sbp_bayes.dynamic import DynamicFit
+
+    return isinstance(fit, DynamicFit)
+
+
+def _write_report(fit, spec, out_dir: Path, *, command: str) -> Path:
+    """The report of either kind of fit (:mod:`sbp_bayes.render` or :mod:`sbp_bayes.render_dynamic`)."""
+    options = {"command": command, "on_problem": lambda m: _stage(f"warning: {m}")}
+    if _is_dynamic(fit):
+        from sbp_bayes.render_dynamic import write_dynamic_report
+
+        return write_dynamic_report(fit, spec, out_dir, **options)
+    from sbp_bayes.render import write_report
+
+    return write_report(fit, spec, out_dir, **options)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -144,9 +171,10 @@ def _cmd_fit(args, argv) -> int:
     _stage(f"loading data: {spec.data.describe()}")
     data = spec.load_data()
     sampler = spec.sampler
+    kind = f"dynamic {spec.model.family}, " if spec.is_dynamic else ""
     _stage(
-        f"compiling and sampling: {len(data)} observations, {sampler.chains} chains x {sampler.draws} draws "
-        f"(+{sampler.tune} tuning), {sampler.name}, seed {sampler.random_seed}"
+        f"compiling and sampling: {kind}{len(data)} observations, {sampler.chains} chains x {sampler.draws} "
+        f"draws (+{sampler.tune} tuning), {sampler.name}, seed {sampler.random_seed}"
     )
     started = time.perf_counter()
     fit = spec.fit(data, progressbar=sys.stderr.isatty())
@@ -163,9 +191,7 @@ def _cmd_fit(args, argv) -> int:
     (out_dir / "spec.toml").write_text(spec.to_toml(comment), encoding="utf-8")
 
     _stage("writing the report (tables and figures)")
-    from sbp_bayes.render import write_report
-
-    report = write_report(fit, spec, out_dir, command=command, on_problem=lambda m: _stage(f"warning: {m}"))
+    report = _write_report(fit, spec, out_dir, command=command)
     diagnostics = _diagnostics(fit)
     print(f"Fit saved to {fit_file}")
     print(f"Report: {report} (and {report.with_suffix('.html')}); tables in {out_dir / 'tables'}")
@@ -186,7 +212,6 @@ def _diagnostics(fit):
 
 
 def _cmd_report(args, argv) -> int:
-    from sbp_bayes.render import write_report
     from sbp_bayes.spec import load_spec
 
     out_dir, fit_file = _fit_folder(args.dir)
@@ -197,12 +222,16 @@ def _cmd_report(args, argv) -> int:
     if spec_file.is_file():
         # The data are in fit.nc: the data file named by the spec need not exist any more.
         spec = load_spec(spec_file, check_data=False)
+        if spec.is_dynamic != _is_dynamic(fit):
+            kinds = ("static", "dynamic")
+            raise UserError(
+                f"{spec_file} describes a {kinds[spec.is_dynamic]} model but {fit_file} holds a "
+                f"{kinds[_is_dynamic(fit)]} fit; put back the spec copy that 'sbp-bayes fit' wrote"
+            )
     else:
         _stage(f"warning: no {spec_file}; using the default report settings")
     _stage("writing the report (tables and figures)")
-    report = write_report(
-        fit, spec, out_dir, command=_command_line(argv), on_problem=lambda m: _stage(f"warning: {m}")
-    )
+    report = _write_report(fit, spec, out_dir, command=_command_line(argv))
     print(f"Report: {report} (and {report.with_suffix('.html')})")
     return EXIT_OK
 
@@ -258,6 +287,12 @@ def _cmd_compare(args, argv) -> int:
     if len(args.specs) < 2:
         raise UserError("compare needs at least two specs (models of the same data) to compare")
     specs = [load_spec(path) for path in args.specs]
+    for spec in specs:
+        if spec.is_dynamic:
+            raise UserError(
+                f"{spec.source} describes a dynamic model ([dynamic] section); compare handles static models "
+                "only: fit it with 'sbp-bayes fit' and score held-out data with DynamicFit.calibration"
+            )
     names = [spec.study.name for spec in specs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

@@ -34,9 +34,12 @@ likelihood conditions on them); forecasts condition on the end of the data.
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,7 +52,7 @@ from sbp_bayes.families.predictive import FrozenLocationScale, FrozenNormal, Fro
 from sbp_bayes.model import DataError
 from sbp_bayes.stats import FrozenSplicedBinnedPareto
 
-__all__ = ["DYNAMIC_FAMILIES", "DynamicDesign", "DynamicFit", "fit_dynamic"]
+__all__ = ["DYNAMIC_FAMILIES", "DynamicDesign", "DynamicFit", "fit_dynamic", "load_dynamic", "load_fit"]
 
 DYNAMIC_FAMILIES = ("sbp", "binned", "normal", "student_t")
 
@@ -276,6 +279,9 @@ BODY_CURVATURE = 1.0
 EFFECT_CURVATURE = 0.5
 #: Prior sd of the first step (the slope across bins), which the walk leaves free.
 FIRST_STEP_SD = 10.0
+#: Scoring works through the time steps in chunks of about this many per-draw numbers
+#: (draws x steps x bins), so that long series and histogram bodies fit in memory.
+PREDICTIVE_CHUNK_ELEMENTS = 20_000_000
 
 
 def _rw2_log_prior(values, curvature, axis=-1):
@@ -352,7 +358,11 @@ def _build_sbp_model(design: DynamicDesign, x, z, block):
         features = pm.Data("features", z)
         observed_bin = pm.Data("observed_bin", bin_index)
         intercept, effects = _body_logits(n_body, n_features)
-        body_log_density = intercept[None, :] + (features @ effects if effects is not None else 0.0)
+        # Without features every row has the same body: broadcast it to one row per
+        # observation, as the tail logits are.
+        body_log_density = intercept[None, :] + (
+            features @ effects if effects is not None else pt.zeros((x.size, 1))
+        )
         logits = [body_log_density + np.log(widths[body])[None, :]]
         tail_terms = []
         scale0 = float(np.std(x)) or 1.0
@@ -522,21 +532,54 @@ class DynamicFit:
         ``new_data`` continues the fitted series (same index kind; with lags, the end of
         the fitted data provides the first lags).
         """
-        values, time, frame = self._history()
-        if new_data is None:
-            z = _features(self.design, values, time, frame)[self.design.lags :]
-            target_time = time[self.design.lags :]
-        else:
-            new_values, new_time, new_frame = _series_and_frame(new_data, self.target)
-            if isinstance(new_data, pd.Series | pd.DataFrame) and new_data.index.dtype.kind not in "iuf":
-                new_time = time[-1] + 1 + np.arange(new_values.size)
-            lags = self.design.lags
-            joined_values = np.concatenate([values[-lags:] if lags else values[:0], new_values])
-            joined_time = np.concatenate([time[-lags:] if lags else time[:0], new_time])
-            joined_frame = pd.concat([frame.iloc[-lags:] if lags else frame.iloc[:0], new_frame])
-            z = _features(self.design, joined_values, joined_time, joined_frame)[lags:]
-            target_time = new_time
+        _values, _index, z, target_time = self._steps(new_data)
         return DynamicPredictive(self._distribution(z, target_time, thin), target_time)
+
+    def _steps(self, new_data):
+        """``(values, index, z, time)`` of the steps predicted: those of ``new_data``
+        (continuing the fitted series), or the fitted steps (after the first ``lags``)."""
+        values, time, frame = self._history()
+        lags = self.design.lags
+        if new_data is None:
+            z = _features(self.design, values, time, frame)[lags:]
+            return values[lags:], frame.index[lags:], z, time[lags:]
+        new_values, new_time, new_frame = _series_and_frame(new_data, self.target)
+        if isinstance(new_data, pd.Series | pd.DataFrame) and new_data.index.dtype.kind not in "iuf":
+            new_time = time[-1] + 1 + np.arange(new_values.size)
+        joined_values = np.concatenate([values[-lags:] if lags else values[:0], new_values])
+        joined_time = np.concatenate([time[-lags:] if lags else time[:0], new_time])
+        joined_frame = pd.concat([frame.iloc[-lags:] if lags else frame.iloc[:0], new_frame])
+        z = _features(self.design, joined_values, joined_time, joined_frame)[lags:]
+        index = (
+            new_data.index
+            if isinstance(new_data, pd.Series | pd.DataFrame)
+            else pd.RangeIndex(new_values.size)
+        )
+        return new_values, index, z, new_time
+
+    def _chunks(self, n_time: int, thin: int) -> list[slice]:
+        """Slices of the time steps small enough that one chunk's per-draw predictive
+        arrays stay near :data:`PREDICTIVE_CHUNK_ELEMENTS` numbers (a histogram body holds
+        one probability per bin, draw and step)."""
+        post = self.idata["posterior"]
+        n_draws = math.ceil(post.sizes["chain"] * post.sizes["draw"] / thin)
+        widths = [self.design.bin_edges.size if self.design.body == "logit" else 1]
+        if isinstance(self.innovations, DynamicFit):
+            widths.append(self.innovations.design.bin_edges.size)
+        size = max(1, PREDICTIVE_CHUNK_ELEMENTS // (n_draws * max(widths)))
+        return [slice(start, start + size) for start in range(0, max(n_time, 1), size)]
+
+    def sample_predictive(self, new_data=None, *, thin: int = 1, random_seed=None) -> np.ndarray:
+        """One value from each kept draw's one-step-ahead predictive at each step of
+        ``new_data`` (or at the fitted steps): shape ``(n_draws, n_steps)``, so a column's
+        quantiles estimate that step's posterior predictive quantiles."""
+        rng = np.random.default_rng(random_seed)
+        _values, _index, z, time = self._steps(new_data)
+        pieces = [
+            self._distribution(z[part], time[part], thin).rvs(random_state=rng)
+            for part in self._chunks(time.size, thin)
+        ]
+        return np.concatenate(pieces, axis=1)
 
     def _block_of(self, time_positions: np.ndarray, n_blocks: int) -> np.ndarray:
         if self.design.tail_block_size is None:
@@ -650,29 +693,34 @@ class DynamicFit:
         start = float(self.config.get("time_start", 0.0))
         return np.asarray(time, dtype=float) - start
 
-    def score(self, new_data, *, ci_prob: float = 0.95, thin: int = 1) -> pd.DataFrame:
+    def score(self, new_data=None, *, ci_prob: float = 0.95, thin: int = 1) -> pd.DataFrame:
         """Predictive percentile (PIT) of each new value with its credible interval and
         the two-sided tail probability ``2 min(pit, 1 - pit)`` — the monitoring score.
+        Without ``new_data``: of the fitted observations (after the first ``lags``), each
+        under its one-step-ahead predictive (in-sample).
 
         The upper side ``1 - pit`` is the predictive survival computed directly (as in
         :func:`sbp_bayes.report.score`): ``1 - cdf`` rounds to 0 beyond ~1e-16."""
-        predictive = self.predictive(new_data, thin=thin)
-        values, _, _ = _series_and_frame(new_data, self.target)
-        per_draw = predictive.dist.cdf(values[None, :])
-        pit = per_draw.mean(axis=0)
-        survival = predictive.dist.sf(values[None, :]).mean(axis=0)
+        values, index, z, time = self._steps(new_data)
         alpha = (1 - ci_prob) / 2
-        lower, median, upper = np.quantile(per_draw, [alpha, 0.5, 1 - alpha], axis=0)
-        index = (
-            new_data.index if isinstance(new_data, pd.Series | pd.DataFrame) else pd.RangeIndex(values.size)
-        )
+        pit, survival, lower, median, upper = [], [], [], [], []
+        for part in self._chunks(time.size, thin):
+            dist = self._distribution(z[part], time[part], thin)
+            per_draw = dist.cdf(values[None, part])
+            pit.append(per_draw.mean(axis=0))
+            survival.append(dist.sf(values[None, part]).mean(axis=0))
+            quantiles = np.quantile(per_draw, [alpha, 0.5, 1 - alpha], axis=0)
+            lower.append(quantiles[0])
+            median.append(quantiles[1])
+            upper.append(quantiles[2])
+        pit, survival = np.concatenate(pit), np.concatenate(survival)
         table = pd.DataFrame(
             {
                 "value": values,
                 "pit": pit,
-                "median": median,
-                "lower": lower,
-                "upper": upper,
+                "median": np.concatenate(median),
+                "lower": np.concatenate(lower),
+                "upper": np.concatenate(upper),
                 "tail": np.where(pit < 0.5, "lower", "upper"),
                 "tail_probability": np.minimum(2 * np.minimum(pit, survival), 1.0),
             },
@@ -681,33 +729,53 @@ class DynamicFit:
         table.attrs["ci_prob"] = ci_prob
         return table
 
-    def calibration(self, new_data, *, thin: int = 1, random_seed=None) -> pd.Series:
-        """PP-MAE by region (REFERENCE.md §5), mean CRPS and log score on held-out data."""
+    def calibration(self, new_data=None, *, thin: int = 1, random_seed=None) -> pd.Series:
+        """PP-MAE by region (REFERENCE.md §5), mean CRPS and log score on held-out data
+        (without ``new_data``: in-sample, on the fitted observations)."""
+        from scipy.special import logsumexp
+
         from sbp_bayes.calibration import crps, pp_mae
 
-        predictive = self.predictive(new_data, thin=thin)
-        values, _, _ = _series_and_frame(new_data, self.target)
-        pit = predictive.mixture_cdf(values)
-        mae = pp_mae(values, cdf_fn=lambda obs: pit)
+        values, _index, z, time = self._steps(new_data)
         rng = np.random.default_rng(random_seed)
-        n_draws = predictive.dist.batch_shape[0]
-        draws = predictive.dist.rvs(random_state=rng)  # one value per draw and time step
-        scores = crps(values, draws=draws.T) if n_draws > 1 else np.full(values.size, np.nan)
+        pit, scores, log_density = [], [], []
+        for part in self._chunks(time.size, thin):
+            dist = self._distribution(z[part], time[part], thin)
+            observed = values[part]
+            pit.append(dist.cdf(observed[None, :]).mean(axis=0))
+            n_draws = dist.batch_shape[0]
+            draws = dist.rvs(random_state=rng)  # one value per draw and time step
+            scores.append(crps(observed, draws=draws.T) if n_draws > 1 else np.full(observed.size, np.nan))
+            per_draw = dist.logpdf(observed[None, :])
+            log_density.append(logsumexp(per_draw, axis=0) - np.log(per_draw.shape[0]))
+        pit = np.concatenate(pit)
+        mae = pp_mae(values, cdf_fn=lambda obs: pit)
         return pd.Series(
             {
                 **{f"pp_mae_{region}": float(v) for region, v in mae.items()},
-                "crps": float(np.mean(scores)),
-                "log_score": float(np.mean(predictive.log_density(values))),
+                "crps": float(np.mean(np.concatenate(scores))),
+                "log_score": float(np.mean(np.concatenate(log_density))),
             }
         )
 
     def tail_shape_path(self, side: str = "upper", *, ci_prob: float = 0.9) -> pd.DataFrame:
-        """Posterior of the tail shape per time block: median and credible interval."""
+        """Posterior of the tail shape per time block: median and credible interval.
+
+        ``start`` is the block's first step, counted from the first modelled step. For a
+        location-scale fit the tail belongs to the innovations (stage 2): their shapes per
+        block, or their one constant shape (one block) when ``tail_block_size`` is unset.
+        """
         post = self.idata["posterior"]
         name = f"{side}_xi"
         if name not in post:
-            raise ValueError(f"This fit has no {side} tail.")
-        xi = _flat(post, name)
+            if isinstance(self.innovations, DynamicFit):
+                return self.innovations.tail_shape_path(side, ci_prob=ci_prob)
+            if self.innovations is not None and name in self.innovations.idata["posterior"]:
+                xi = self.innovations.idata["posterior"][name].values.reshape(-1, 1)
+            else:
+                raise ValueError(f"This fit has no {side} tail.")
+        else:
+            xi = _flat(post, name)
         alpha = (1 - ci_prob) / 2
         lower, median, upper = np.quantile(xi, [alpha, 0.5, 1 - alpha], axis=0)
         size = self.design.tail_block_size
@@ -717,6 +785,26 @@ class DynamicFit:
             {"start": starts, "median": median, "lower": lower, "upper": upper},
             index=pd.RangeIndex(xi.shape[1], name="block"),
         )
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save(self, path) -> Path:
+        """Write the fit to one netCDF file: the draws of every stage, the modelled
+        columns with their index, the design and the configuration. Read it back with
+        :func:`load_dynamic` (or :func:`load_fit`, which reads static fits as well).
+
+        The groups of :attr:`idata` sit at the root, the data in ``/dynamic_data`` and a
+        location-scale fit's innovations (stage 2) under ``/innovations``, each with its
+        metadata as JSON in the ``sbp_bayes_dynamic`` (or, for a static innovations fit,
+        ``sbp_bayes``) attribute. The pointwise log-likelihood and posterior predictive
+        are left out, as in :meth:`sbp_bayes.SBPFit.save`.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as scratch:
+            tree = xr.DataTree.from_dict(_tree_groups(self, "", Path(scratch)))
+            tree.to_netcdf(path, engine="h5netcdf")
+        return path
 
     def forecast(self, horizon: int, *, n_paths: int = 1000, random_seed=None) -> np.ndarray:
         """Sample paths ``horizon`` steps past the end of the data (shape
@@ -751,6 +839,157 @@ class DynamicFit:
             paths[:, h] = sample
             history = np.concatenate([history, sample[:, None]], axis=1)
         return paths
+
+
+# ----------------------------------------------------------------------------- save, load
+
+#: Attribute holding a dynamic fit's metadata (JSON) in a saved file.
+META_KEY = "sbp_bayes_dynamic"
+_DATA_GROUP = "dynamic_data"
+_INNOVATIONS_GROUP = "innovations"
+_DERIVED_GROUPS = ("log_likelihood", "posterior_predictive")
+
+
+def _version() -> str:
+    from sbp_bayes import __version__
+
+    return __version__
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot save {type(value).__name__} in a fit's metadata")
+
+
+def _data_group(fit: DynamicFit) -> tuple[xr.Dataset, dict]:
+    """The columns the fit reads (target and covariates) as a (step, column) array, and
+    what is needed to rebuild the frame: column names, index kind and name."""
+    columns = list(dict.fromkeys([fit.target, *fit.design.covariates]))
+    frame = fit.data[columns]
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        kind, stored = "range", np.arange(len(index))
+    elif index.dtype.kind in "iuf" or (isinstance(index, pd.DatetimeIndex) and index.tz is None):
+        kind, stored = "values", index.to_numpy()
+    else:  # text, dates with a time zone, ...: the model counts steps 0, 1, 2, ... for these
+        kind, stored = "text", index.astype(str).to_numpy(dtype=str)
+    dataset = xr.Dataset(
+        {"values": (("step", "column"), frame.to_numpy(dtype=float)), "index": ("step", stored)}
+    )
+    attrs = {k: v for k, v in fit.data.attrs.items() if isinstance(v, str | int | float)}
+    meta = {"columns": columns, "index_kind": kind, "index_dtype": str(index.dtype), "index_name": index.name}
+    return dataset, {**meta, "data_attrs": attrs}
+
+
+def _tree_groups(fit, prefix: str, scratch: Path) -> dict:
+    """``{node path: Dataset}`` of a fit and its innovations, for ``DataTree.from_dict``."""
+    from sbp_bayes.fit import SBPFit
+
+    if isinstance(fit, SBPFit):
+        # Through SBPFit.save itself, so that the static format has one definition.
+        file = scratch / f"static{len(list(scratch.iterdir()))}.nc"
+        fit.save(file)
+        with xr.open_datatree(file, engine="h5netcdf") as saved:
+            groups = {prefix: xr.Dataset(attrs=dict(saved.attrs))}
+            groups.update(
+                {f"{prefix}/{name}": node.to_dataset().load() for name, node in saved.children.items()}
+            )
+        return groups
+    data, data_meta = _data_group(fit)
+    innovations = fit.innovations
+    meta = {
+        "kind": "dynamic",
+        "version": fit.config.get("version", _version()),
+        "target": fit.target,
+        "design": fit.design.to_config(),
+        "config": fit.config,
+        "innovations": None if innovations is None else type(innovations).__name__,
+        **data_meta,
+    }
+    attrs = {**fit.idata.attrs, META_KEY: json.dumps(meta, default=_json_default)}
+    groups = {prefix or "/": xr.Dataset(attrs=attrs)}
+    for name, node in fit.idata.children.items():
+        if name not in _DERIVED_GROUPS:
+            groups[f"{prefix}/{name}"] = node.to_dataset()
+    groups[f"{prefix}/{_DATA_GROUP}"] = data
+    if innovations is not None:
+        groups.update(_tree_groups(innovations, f"{prefix}/{_INNOVATIONS_GROUP}", scratch))
+    return groups
+
+
+def _from_tree(node: xr.DataTree, scratch: Path) -> DynamicFit:
+    meta = json.loads(node.attrs[META_KEY])
+    skip = (_DATA_GROUP, _INNOVATIONS_GROUP)
+    idata = xr.DataTree.from_dict(
+        {f"/{name}": child.to_dataset() for name, child in node.children.items() if name not in skip}
+    )
+    idata.attrs = {k: v for k, v in node.attrs.items() if k != META_KEY}
+    stored = node[_DATA_GROUP].to_dataset()
+    raw_index = stored["index"].values
+    if meta["index_kind"] == "range":
+        index = pd.RangeIndex(raw_index.size, name=meta["index_name"])
+    elif meta["index_kind"] == "values":  # as saved (netCDF may change a datetime's unit)
+        index = pd.Index(raw_index, name=meta["index_name"]).astype(meta["index_dtype"])
+    else:
+        index = pd.Index(raw_index, name=meta["index_name"])
+    data = pd.DataFrame(stored["values"].values, index=index, columns=meta["columns"])
+    data.attrs.update(meta.get("data_attrs", {}))
+    config = dict(meta["config"])
+    config.setdefault("version", meta.get("version"))
+    fit = DynamicFit(idata, DynamicDesign.from_config(meta["design"]), data, meta["target"], config)
+    kind = meta.get("innovations")
+    if kind == "DynamicFit":
+        fit.innovations = _from_tree(node[_INNOVATIONS_GROUP], scratch)
+    elif kind is not None:
+        from sbp_bayes.fit import load
+
+        inner = node[_INNOVATIONS_GROUP]
+        file = scratch / f"static{len(list(scratch.iterdir()))}.nc"
+        standalone = {"/": xr.Dataset(attrs=dict(inner.attrs))}
+        standalone.update({f"/{name}": child.to_dataset() for name, child in inner.children.items()})
+        xr.DataTree.from_dict(standalone).to_netcdf(file, engine="h5netcdf")
+        fit.innovations = load(file)
+    return fit
+
+
+def load_dynamic(path) -> DynamicFit:
+    """Read a fit written by :meth:`DynamicFit.save`.
+
+    Examples
+    --------
+    >>> from sbp_bayes.dynamic import load_dynamic
+    >>> fit = load_dynamic("results/paper_synthetic/fit.nc")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No saved fit at {path}; save one with DynamicFit.save(path).")
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    if META_KEY not in tree.attrs:
+        raise ValueError(f"{path} is not a dynamic fit saved by sbp_bayes (no {META_KEY!r} metadata).")
+    with tempfile.TemporaryDirectory() as scratch:
+        return _from_tree(tree, Path(scratch))
+
+
+def load_fit(path):
+    """Read a saved fit of either kind: a :class:`DynamicFit` (:meth:`DynamicFit.save`)
+    or a static :class:`sbp_bayes.SBPFit` (:meth:`sbp_bayes.SBPFit.save`).
+
+    Examples
+    --------
+    >>> from sbp_bayes.dynamic import load_fit
+    >>> fit = load_fit("results/danish/fit.nc")  # doctest: +SKIP
+    """
+    from sbp_bayes.fit import load
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No saved fit at {path}; save one with the fit's save(path).")
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        dynamic = META_KEY in tree.attrs
+    return load_dynamic(path) if dynamic else load(path)
 
 
 # ----------------------------------------------------------------------------- fit
@@ -791,7 +1030,9 @@ def fit_dynamic(
     tails, bins, tail_share
         SBP tails; ``bins`` equal bins between the fixed thresholds, which leave
         ``tail_share`` of the training data in each tail (``binned``: ``bins`` over the
-        whole range).
+        whole range). The location-scale SBP with constant tail shapes has no fixed
+        thresholds: its innovations are a static SBP (:func:`sbp_bayes.fit`) with a prior
+        over candidate thresholds and ``bins`` body bins between the innermost ones.
     tail_block_size : int, optional
         If given, the GPD shapes follow a random walk over blocks of this many steps;
         otherwise they are constant.
@@ -871,7 +1112,11 @@ def fit_dynamic(
         "chains": chains,
         "sampler": sampler,
         "random_seed": random_seed,
+        "tails": design.tails,
+        "bins": bins,
+        "tail_share": tail_share,
         "time_start": float(time[lags]),
+        "version": _version(),
     }
     result = DynamicFit(idata, design, frame, target, config)
     if two_stage:
@@ -896,7 +1141,7 @@ def fit_dynamic(
                 residuals,
                 family=family,
                 tails=tails if family == "sbp" else None,
-                bins=bins if family == "binned" else None,
+                bins=bins,
                 random_seed=stage2_seed,
                 log_likelihood=False,
                 **common,

@@ -743,8 +743,9 @@ def _json_default(value):
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def load(path) -> SBPFit:
-    """Read a fit written by :meth:`SBPFit.save`.
+def load(path):
+    """Read a fit written by :meth:`SBPFit.save` (an :class:`SBPFit`) or by
+    :meth:`sbp_bayes.dynamic.DynamicFit.save` (a :class:`~sbp_bayes.dynamic.DynamicFit`).
 
     Examples
     --------
@@ -755,6 +756,10 @@ def load(path) -> SBPFit:
     if not path.exists():
         raise FileNotFoundError(f"No saved fit at {path}; save one with SBPFit.save(path).")
     tree = xr.open_datatree(path, engine="h5netcdf").load()
+    from sbp_bayes.dynamic import META_KEY, load_dynamic
+
+    if META_KEY in tree.attrs:  # a DynamicFit: one loader for every kind of saved fit
+        return load_dynamic(path)
     if "sbp_bayes" not in tree.attrs:
         raise ValueError(f"{path} is not a fit saved by sbp_bayes (no 'sbp_bayes' metadata).")
     meta = json.loads(tree.attrs["sbp_bayes"])

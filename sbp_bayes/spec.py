@@ -32,6 +32,30 @@ Sections
     ``quantiles`` (probabilities), ``var_levels``, ``es_levels``, ``ci_prob``,
     ``ci_kind`` (eti, hdi), ``score`` (values to score), ``tail`` (upper, lower).
 
+Dynamic models
+--------------
+A ``[dynamic]`` section makes the spec describe a time series whose distribution moves
+with its own past, a season and covariates, fitted by
+:func:`sbp_bayes.dynamic.fit_dynamic` (see :data:`DYNAMIC_FAMILIES`):
+
+``[dynamic]``
+    ``lags`` (autoregressive lags, default 0), ``seasonal_period`` (in units of the
+    time column) with ``harmonics`` (Fourier pairs, default 1), ``covariates`` (columns
+    of the ``[data]`` CSV), ``body`` (``"location_scale"``: two stages, the default; or
+    ``"logit"``), ``tail_block_size`` (tail shapes as a random walk over blocks of this
+    many steps; absent: constant), ``tail_share`` (share of the data beyond each fixed
+    threshold, default 0.05).
+``[model]``
+    ``family`` (``"sbp"``, ``"binned"``, ``"normal"``, ``"student_t"``); ``tails`` (sbp)
+    and ``bins`` (sbp, binned).
+``[data]``
+    As above; the rows are the time steps in order, and a numeric ``time_column`` gives
+    each step's time (the season is a function of it).
+``[report]``
+    ``ci_prob`` and ``unusual`` (how many of the most unusual observations to list).
+
+``[priors]`` and ``[threshold_priors]`` do not apply (the dynamic priors are fixed).
+
 Every mistake raises :class:`SpecError` with a one-line message naming the file and the
 key, and, for a misspelt name, the closest valid one.
 
@@ -67,6 +91,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sbp_bayes import datasets
@@ -92,8 +117,11 @@ __all__ = [
     "ModelSpec",
     "SamplerSpec",
     "ReportSpec",
+    "DynamicSpec",
+    "DynamicReportSpec",
     # model families
     "FAMILIES",
+    "DYNAMIC_FAMILIES",
     "Family",
 ]
 
@@ -374,7 +402,65 @@ _REPORT_KEYS = {
     "tail": _Key(_choice("upper", "lower")),
 }
 _THRESHOLD_PRIOR_KEYS = {"upper": _Key(_weights), "lower": _Key(_weights)}
-_SECTIONS = ("study", "data", "model", "priors", "threshold_priors", "sampler", "report")
+_SECTIONS = ("study", "data", "model", "dynamic", "priors", "threshold_priors", "sampler", "report")
+
+
+def _column_names(value):
+    """A list of distinct column names (a single name is read as a one-element list)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) and item.strip() for item in items):
+        raise _wrong_type("a list of column names", value)
+    repeated = sorted({item for item in items if items.count(item) > 1})
+    if repeated:
+        raise _Invalid(f"names the column {repeated[0]!r} twice")
+    return list(items)
+
+
+_DYNAMIC_KEYS = {
+    "lags": _Key(_integer(0), 0),
+    "seasonal_period": _Key(_positive),
+    "harmonics": _Key(_integer(1), 1),
+    "covariates": _Key(_column_names, []),
+    "body": _Key(_choice("location_scale", "logit"), "location_scale"),
+    "tail_block_size": _Key(_integer(1)),
+    "tail_share": _Key(_real("a number in (0, 0.5)", above=0.0, below=0.5), 0.05),
+}
+#: ``[dynamic]`` keys that only some families use, and those families.
+_DYNAMIC_KEY_FAMILIES = {
+    "body": ("sbp", "binned"),
+    "tail_block_size": ("sbp",),
+    "tail_share": ("sbp",),
+}
+_DYNAMIC_REPORT_KEYS = {"ci_prob": _Key(_probability, 0.95), "unusual": _Key(_integer(0), 10)}
+
+
+def _dynamic_family(name: str, keys: dict[str, _Key]) -> Family:
+    from sbp_bayes.dynamic import DYNAMIC_FAMILIES as names
+
+    assert name in names
+    descriptions = {
+        "sbp": "spliced binned-Pareto whose bins and tails move with the features",
+        "binned": "histogram whose bin probabilities move with the features",
+        "normal": "Gaussian with location and log-scale linear in the features",
+        "student_t": "Student-t with location and log-scale linear in the features",
+    }
+    return Family(
+        name=name,
+        description=descriptions[name],
+        model_keys=keys,
+        prior_names=(),
+        fit="sbp_bayes.dynamic:fit_dynamic",
+    )
+
+
+#: Families of a dynamic spec (one with a ``[dynamic]`` section), fitted by
+#: :func:`sbp_bayes.dynamic.fit_dynamic` with the ``[model]`` keys listed here.
+DYNAMIC_FAMILIES: dict[str, Family] = {
+    "sbp": _dynamic_family("sbp", {"tails": _Key(_choice(*TAILS), "both"), "bins": _Key(_integer(1), 30)}),
+    "binned": _dynamic_family("binned", {"bins": _Key(_integer(1), 30)}),
+    "normal": _dynamic_family("normal", {}),
+    "student_t": _dynamic_family("student_t", {}),
+}
 
 
 # ----------------------------------------------------------------------------- the spec
@@ -446,6 +532,29 @@ class ReportSpec:
 
 
 @dataclass(frozen=True)
+class DynamicSpec:
+    """``[dynamic]``: the features of a dynamic model and how they act (every key,
+    defaults filled in); see :func:`sbp_bayes.dynamic.fit_dynamic`."""
+
+    lags: int = 0
+    seasonal_period: float | None = None
+    harmonics: int = 1
+    covariates: tuple[str, ...] = ()
+    body: str = "location_scale"
+    tail_block_size: int | None = None
+    tail_share: float = 0.05
+
+
+@dataclass(frozen=True)
+class DynamicReportSpec:
+    """``[report]`` of a dynamic model: the interval of the scores and tail shapes, and
+    how many of the most unusual observations to list."""
+
+    ci_prob: float = 0.95
+    unusual: int = 10
+
+
+@dataclass(frozen=True)
 class Spec:
     """A validated model spec. Build it with :func:`load_spec` or :func:`loads_spec`.
 
@@ -454,11 +563,14 @@ class Spec:
     source : str
         The file it was read from, as given (used in messages).
     study, data, model, sampler, report
-        The sections (see the module docstring).
+        The sections (see the module docstring); ``report`` is a
+        :class:`DynamicReportSpec` for a dynamic model.
     priors : dict of str to Prior
         Priors given in ``[priors.*]`` (the others keep their defaults).
     threshold_priors : dict
         ``{"upper": "uniform" or weights}`` as given in ``[threshold_priors]``.
+    dynamic : DynamicSpec or None
+        The ``[dynamic]`` section: set for a dynamic model, ``None`` for a static one.
     """
 
     source: str
@@ -468,19 +580,38 @@ class Spec:
     priors: dict
     threshold_priors: dict
     sampler: SamplerSpec
-    report: ReportSpec
+    report: ReportSpec | DynamicReportSpec
+    dynamic: DynamicSpec | None = None
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether the spec describes a dynamic model (it has a ``[dynamic]`` section)."""
+        return self.dynamic is not None
 
     @property
     def family(self) -> Family:
+        if self.is_dynamic:
+            return DYNAMIC_FAMILIES[self.model.family]
         return FAMILIES[self.model.family]
 
+    @property
+    def target(self) -> str:
+        """The name of the modelled column (of the CSV, or of the bundled dataset)."""
+        if self.data.dataset is not None:
+            return datasets.info(self.data.dataset).column
+        return self.data.column
+
     def fit_kwargs(self) -> dict:
-        """Keyword arguments of the family's fit function (:func:`sbp_bayes.fit` for "sbp").
+        """Keyword arguments of the family's fit function (:func:`sbp_bayes.fit` for "sbp",
+        :func:`sbp_bayes.dynamic.fit_dynamic` for a dynamic model).
 
         Model options left unset (``None``) are not passed, so the function's defaults apply.
         """
         kwargs = {key: value for key, value in self.model.options.items() if value is not None}
         kwargs["family"] = self.model.family
+        if self.is_dynamic:
+            dynamic = {key: value for key, value in self.dynamic.__dict__.items() if value is not None}
+            kwargs.update(dynamic, covariates=list(self.dynamic.covariates), target=self.target)
         if self.priors:
             kwargs["priors"] = dict(self.priors)
         if self.threshold_priors:
@@ -494,18 +625,24 @@ class Spec:
         )
         return kwargs
 
-    def load_data(self) -> pd.Series:
+    def load_data(self) -> pd.Series | pd.DataFrame:
         """The data as a float Series named after its column, with ``attrs`` ``units``,
         ``observations_per_year`` and ``source`` where known.
+
+        For a dynamic model, a DataFrame instead: the modelled column, then the
+        covariates, indexed by the time column when there is one.
 
         Raises
         ------
         SpecError
             The file or a column named by the spec is missing.
         DataError
-            The column holds values that are not numbers.
+            The column holds values that are not numbers (for a dynamic model: or a
+            modelled column or covariate has gaps).
         """
         spec = self.data
+        if self.is_dynamic:
+            return self._load_frame()
         if spec.dataset is not None:
             series = datasets.load(spec.dataset)
         else:
@@ -530,6 +667,41 @@ class Spec:
         if spec.observations_per_year is not None:
             series.attrs["observations_per_year"] = spec.observations_per_year
         return series
+
+    def _load_frame(self) -> pd.DataFrame:
+        spec = self.data
+        covariates = list(self.dynamic.covariates)
+        if spec.dataset is not None:
+            series = datasets.load(spec.dataset)
+            frame = series.to_frame()
+            frame.attrs.update(series.attrs)
+        else:
+            _check_csv(self.source, spec.path, spec.column, spec.time_column)
+            _check_covariates(self.source, spec.path, spec.column, spec.time_column, covariates)
+            names = [spec.column, *covariates]
+            raw = pd.read_csv(
+                spec.path, usecols=list(dict.fromkeys([*names, spec.time_column or spec.column]))
+            )
+            frame = pd.DataFrame({name: _numeric_column(spec.path, raw, name) for name in names})
+            if spec.time_column:
+                time = raw[spec.time_column]
+                if pd.api.types.is_numeric_dtype(time):
+                    # Lags are read from the row order and the season from the time: both must agree.
+                    increasing = np.diff(time.to_numpy(dtype=float)) > 0
+                    if not increasing.all():
+                        row = int(np.flatnonzero(~increasing)[0]) + 1
+                        raise DataError(
+                            f"{spec.path}: time column {spec.time_column!r} must increase from row to row, "
+                            f"but line {row + 2} has {time.iloc[row]} after {time.iloc[row - 1]}; "
+                            "sort the file by time (and drop repeated times)."
+                        )
+                frame.index = pd.Index(time, name=spec.time_column)
+            frame.attrs["source"] = str(spec.path)
+        if spec.units is not None:
+            frame.attrs["units"] = spec.units
+        if spec.observations_per_year is not None:
+            frame.attrs["observations_per_year"] = spec.observations_per_year
+        return frame
 
     def observations_per_period(self, data: pd.Series | None = None) -> float | None:
         """``[report] observations_per_period``, else the data's observations per year."""
@@ -585,10 +757,20 @@ class Spec:
             name: list(value) if isinstance(value, tuple) else value
             for name, value in self.report.__dict__.items()
         }
+        dynamic = None
+        if self.is_dynamic:
+            # Only the keys that apply (the parser refuses the others), defaults included.
+            dynamic = {
+                name: list(value) if isinstance(value, tuple) else value
+                for name, value in self.dynamic.__dict__.items()
+                if self.model.family in _DYNAMIC_KEY_FAMILIES.get(name, (self.model.family,))
+                and not (name == "harmonics" and self.dynamic.seasonal_period is None)
+            }
         sections = {
             "study": {"name": self.study.name, "description": self.study.description},
             "data": data,
             "model": {"family": self.model.family, **self.model.options},
+            "dynamic": dynamic,
             "priors": {name: prior.to_config() for name, prior in self.priors.items()},
             "threshold_priors": dict(self.threshold_priors),
             "sampler": sampler,
@@ -596,8 +778,10 @@ class Spec:
         }
         out = {}
         for section, values in sections.items():
+            if values is None:
+                continue
             kept = {key: value for key, value in values.items() if value is not None}
-            if kept:
+            if kept or section == "dynamic":  # an empty [dynamic] still makes the model dynamic
                 out[section] = kept
         return out
 
@@ -670,11 +854,18 @@ def loads_spec(text: str, *, base_dir=".", source: str = "<string>", check_data:
     parser = _Parser(source, raw)
     study = parser.section("study", _STUDY_KEYS)
     data = parser.data(Path(base_dir), check_data)
-    model = parser.model()
-    priors = parser.priors(model)
-    threshold_priors = parser.threshold_priors(model)
+    dynamic = None
+    if "dynamic" in raw:
+        model = parser.dynamic_model()
+        dynamic = parser.dynamic(model, data, check_data)
+        priors, threshold_priors = {}, {}
+        report = DynamicReportSpec(**parser.dynamic_report())
+    else:
+        model = parser.model()
+        priors = parser.priors(model)
+        threshold_priors = parser.threshold_priors(model)
+        report = parser.report(model)
     sampler = SamplerSpec(**parser.section("sampler", _SAMPLER_KEYS))
-    report = parser.report(model)
     if study["name"] is None:
         study["name"] = Path(source).stem if source != "<string>" else "study"
     return Spec(
@@ -686,6 +877,7 @@ def loads_spec(text: str, *, base_dir=".", source: str = "<string>", check_data:
         threshold_priors=threshold_priors,
         sampler=sampler,
         report=report,
+        dynamic=dynamic,
     )
 
 
@@ -701,6 +893,7 @@ def _section_of(key: str) -> str | None:
     for section, keys in (
         ("data", _DATA_KEYS),
         ("model", {**_SBP_MODEL_KEYS, "family": None}),
+        ("dynamic", _DYNAMIC_KEYS),
         ("sampler", _SAMPLER_KEYS),
         ("report", _REPORT_KEYS),
         ("study", _STUDY_KEYS),
@@ -814,6 +1007,82 @@ class _Parser:
                 f"max_tail_points {options['max_tail_points']}"
             )
         return ModelSpec(family, options)
+
+    # -- dynamic models ----------------------------------------------------------------
+
+    def dynamic_model(self) -> ModelSpec:
+        given = self.raw.get("model", {})
+        family = given.get("family", "sbp")
+        if not (isinstance(family, str) and family in DYNAMIC_FAMILIES):
+            listed = ", ".join(f'"{name}"' for name in DYNAMIC_FAMILIES)
+            shown = f"{_show(family)}{_closest(family, DYNAMIC_FAMILIES) if isinstance(family, str) else ''}"
+            raise self.error(
+                f"[model] family must be one of {listed} for a dynamic model ([dynamic] section), got {shown}"
+            )
+        keys = DYNAMIC_FAMILIES[family].model_keys
+        for key in given:
+            if key != "family" and key not in keys:
+                others = [name for name, other in DYNAMIC_FAMILIES.items() if key in other.model_keys]
+                if others:
+                    why = ": it applies to family " + " and ".join(f'"{name}"' for name in others)
+                elif key in _SBP_MODEL_KEYS:
+                    why = ": it applies to static models"
+                else:
+                    why = _closest(key, keys)
+                raise self.error(
+                    f"[model] unknown key {key!r} for a dynamic {family} model{why} "
+                    f"(valid keys: {_list(['family', *keys])})"
+                )
+        options = self.section("model", {"family": _Key(_text, family), **keys})
+        options.pop("family")
+        return ModelSpec(family, options)
+
+    def dynamic(self, model: ModelSpec, data: DataSpec, check_data: bool) -> DynamicSpec:
+        for section in ("priors", "threshold_priors"):
+            if section in self.raw:
+                raise self.error(
+                    f"[{section}] does not apply to a dynamic model ([dynamic] section): its priors are "
+                    "fixed (see sbp_bayes.dynamic); remove the section"
+                )
+        given = self.raw["dynamic"]
+        values = self.section("dynamic", _DYNAMIC_KEYS)
+        for key, families in _DYNAMIC_KEY_FAMILIES.items():
+            if key in given and model.family not in families:
+                listed = " and ".join(f'"{name}"' for name in families)
+                raise self.error(
+                    f"[dynamic] {key} applies to family {listed}, "
+                    f"not to [model] family = {_show(model.family)}"
+                )
+        if "harmonics" in given and values["seasonal_period"] is None:
+            raise self.error(
+                "[dynamic] harmonics is set but seasonal_period is not: the Fourier terms need the period"
+            )
+        covariates = values["covariates"]
+        if covariates and data.dataset is not None:
+            raise self.error(
+                f"[dynamic] covariates need a CSV [data] path holding them; the bundled dataset "
+                f"{data.dataset!r} has one column"
+            )
+        for name in covariates:
+            for key in ("column", "time_column"):
+                if name == getattr(data, key):
+                    raise self.error(
+                        f"[dynamic] covariates {name!r} is the [data] {key}; a covariate is another column"
+                    )
+        if covariates and check_data:
+            _check_covariates(self.source, data.path, data.column, data.time_column, covariates)
+        values["covariates"] = tuple(covariates)
+        return DynamicSpec(**values)
+
+    def dynamic_report(self) -> dict:
+        given = self.raw.get("report", {})
+        for key in given:
+            if key in _REPORT_KEYS and key not in _DYNAMIC_REPORT_KEYS:
+                raise self.error(
+                    f"[report] {key} applies to static models; a dynamic model's [report] takes: "
+                    f"{_list(_DYNAMIC_REPORT_KEYS)}"
+                )
+        return self.section("report", _DYNAMIC_REPORT_KEYS)
 
     def priors(self, model: ModelSpec) -> dict:
         given = self.raw.get("priors", {})
@@ -938,6 +1207,40 @@ def _check_csv(source: str, path: Path, column: str, time_column: str | None) ->
                 f"{source}: [data] {key} {name!r} is not in {path.name}{_closest(name, header)} "
                 f"(columns: {_list(map(str, header))})"
             )
+
+
+def _check_covariates(source: str, path: Path, column: str, time_column: str | None, covariates) -> None:
+    try:
+        header = pd.read_csv(path, nrows=0).columns.tolist()
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise SpecError(f"{source}: [data] path: cannot read {path} as CSV: {_one_line(error)}") from None
+    others = [name for name in header if name not in (column, time_column)]
+    for name in covariates:
+        if name not in header:
+            raise SpecError(
+                f"{source}: [dynamic] covariates {name!r} is not in {path.name}{_closest(name, others)} "
+                f"(columns: {_list(map(str, header))})"
+            )
+
+
+def _numeric_column(path: Path, frame: pd.DataFrame, name: str) -> pd.Series:
+    """A column as floats; any text or gap is a :class:`DataError` naming its first line."""
+    raw = frame[name]
+    values = pd.to_numeric(raw, errors="coerce").astype(float)
+    text = values.isna() & raw.notna()
+    if text.any():
+        row = int(text.to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"{path}: column {name!r} has {int(text.sum())} value(s) that are not numbers "
+            f"(first {raw.iloc[row]!r} on line {row + 2}); clean the file or choose another column."
+        )
+    if raw.isna().any():
+        row = int(raw.isna().to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"{path}: column {name!r} has {int(raw.isna().sum())} empty cell(s) (first on line {row + 2}); "
+            "a time-series model needs a number at every step: fill them or drop those rows."
+        )
+    return values
 
 
 # ----------------------------------------------------------------------------- writing

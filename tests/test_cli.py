@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 import sbp_bayes
+import sbp_bayes.render
 from sbp_bayes import cli
 from sbp_bayes.fit import SBPFit
 from sbp_bayes.spec import load_spec

@@ -335,3 +335,158 @@ def test_bad_value_message_is_exactly_one_line():
 def test_missing_spec_file(tmp_path):
     with pytest.raises(SpecError, match=r"nothing\.toml: no such spec file$"):
         load_spec(tmp_path / "nothing.toml")
+
+
+# ----------------------------------------------------------------------------- dynamic models
+
+DYNAMIC_SPEC = """
+[study]
+name = "dynamic study"
+[data]
+path = "data.csv"
+column = "value"
+time_column = "day"
+[model]
+family = "sbp"
+tails = "upper"
+bins = 12
+[dynamic]
+lags = 2
+seasonal_period = 7
+harmonics = 2
+covariates = ["temperature"]
+tail_block_size = 20
+[sampler]
+draws = 200
+[report]
+unusual = 3
+"""
+
+
+@pytest.fixture
+def dynamic_folder(tmp_path):
+    """data.csv with columns day, value, temperature, label for dynamic specs."""
+    n = 50
+    pd.DataFrame(
+        {
+            "day": np.arange(n),
+            "value": np.sin(np.arange(n)),
+            "temperature": np.cos(np.arange(n) / 3),
+            "label": ["a"] * n,
+        }
+    ).to_csv(tmp_path / "data.csv", index=False)
+    return tmp_path
+
+
+def test_paper_synthetic_spec_is_a_dynamic_sbp_of_the_benchmark_series():
+    from benchmarks.paper_pp_mae import make_data
+
+    spec = load_spec(MODELS / "paper_synthetic.toml")
+    assert spec.is_dynamic and spec.model.family == "sbp"
+    assert (spec.dynamic.seasonal_period, spec.dynamic.harmonics, spec.dynamic.lags) == (100.0, 1, 0)
+    frame = spec.load_data()
+    train, _ = make_data(0, test_sets=0)  # the file is the benchmark's training series
+    assert list(frame.columns) == ["value"] and frame.index.name == "t"
+    np.testing.assert_array_equal(frame.index, train.index)
+    np.testing.assert_array_equal(frame["value"], train.to_numpy())
+
+
+def test_dynamic_spec_reads_features_and_gives_fit_dynamic_its_options(dynamic_folder):
+    from sbp_bayes.dynamic import fit_dynamic
+
+    spec = load_spec(write(dynamic_folder, DYNAMIC_SPEC))
+    assert spec.is_dynamic
+    assert spec.family.fit_function() is fit_dynamic
+    kwargs = spec.fit_kwargs()
+    assert set(kwargs) <= set(inspect.signature(fit_dynamic).parameters), set(kwargs)
+    assert kwargs["covariates"] == ["temperature"] and kwargs["target"] == "value"
+    assert (kwargs["lags"], kwargs["seasonal_period"], kwargs["harmonics"]) == (2, 7.0, 2)
+    assert (kwargs["tails"], kwargs["bins"], kwargs["tail_block_size"], kwargs["draws"]) == (
+        "upper",
+        12,
+        20,
+        200,
+    )
+    assert (spec.report.unusual, spec.report.ci_prob) == (3, 0.95)
+    frame = spec.load_data()
+    assert list(frame.columns) == ["value", "temperature"]  # the label column is not read
+    assert frame.index.name == "day" and frame.index[4] == 4
+    again = loads_spec(spec.to_toml("copy"), source="copy.toml")
+    assert again.to_dict() == spec.to_dict() and again.dynamic == spec.dynamic
+
+
+def test_dynamic_defaults_and_a_bundled_dataset():
+    spec = loads_spec('[data]\ndataset = "danish"\n[dynamic]\n')
+    assert spec.is_dynamic and spec.dynamic.lags == 0 and spec.dynamic.covariates == ()
+    assert spec.model.options == {"tails": "both", "bins": 30}
+    frame = spec.load_data()
+    assert list(frame.columns) == ["loss"] and spec.fit_kwargs()["target"] == "loss"
+    assert "dynamic" in spec.to_dict()  # an empty [dynamic] is written back
+    assert loads_spec(spec.to_toml()).is_dynamic
+
+
+DYNAMIC_MISTAKES = {
+    "unknown key": (("lags = 2", "lagz = 2"), "[dynamic] unknown key 'lagz'; did you mean 'lags'?"),
+    "missing covariate column": (
+        ('["temperature"]', '["temprature"]'),
+        "[dynamic] covariates 'temprature' is not in data.csv; did you mean 'temperature'? "
+        "(columns: day, value, temperature, label)",
+    ),
+    "covariate is the data column": (('["temperature"]', '["value"]'), "[dynamic] covariates 'value' is the"),
+    "covariate twice": (
+        ('["temperature"]', '["temperature", "temperature"]'),
+        "[dynamic] covariates names the column 'temperature' twice",
+    ),
+    "covariates not names": (
+        ('["temperature"]', "[1, 2]"),
+        "[dynamic] covariates must be a list of column names",
+    ),
+    "wrong type": (("lags = 2", "lags = 2.5"), "[dynamic] lags must be a non-negative integer, got 2.5"),
+    "bad body": (("lags = 2", 'body = "logits"'), '[dynamic] body must be one of "location_scale", "logit"'),
+    "tail share out of range": (
+        ("lags = 2", "tail_share = 0.7"),
+        "[dynamic] tail_share must be a number in (0, 0.5)",
+    ),
+    "harmonics without period": (
+        ("seasonal_period = 7\n", ""),
+        "[dynamic] harmonics is set but seasonal_period",
+    ),
+    "static model key": (
+        ("bins = 12", "bins = 12\nn_candidates = 5"),
+        "[model] unknown key 'n_candidates' for a dynamic sbp model: it applies to static models "
+        "(valid keys: family, tails, bins)",
+    ),
+    "bin edges": (("bins = 12", "bins = [0.0, 1.0]"), "[model] bins must be a positive integer"),
+    "static family": (('family = "sbp"', 'family = "pot_gpd"'), "for a dynamic model ([dynamic] section)"),
+    "tails of a histogram": (('family = "sbp"', 'family = "binned"'), 'it applies to family "sbp"'),
+    "block size of a regression": (
+        ('family = "sbp"\ntails = "upper"\nbins = 12', 'family = "normal"'),
+        '[dynamic] tail_block_size applies to family "sbp", not to [model] family = "normal"',
+    ),
+    "static report key": (
+        ("unusual = 3", "quantiles = [0.99]"),
+        "[report] quantiles applies to static models",
+    ),
+    "threshold priors": (
+        ("[sampler]", '[threshold_priors]\nupper = "uniform"\n[sampler]'),
+        "[threshold_priors] does not apply to a dynamic model",
+    ),
+}
+
+
+@pytest.mark.parametrize("change, expected", list(DYNAMIC_MISTAKES.values()), ids=list(DYNAMIC_MISTAKES))
+def test_dynamic_mistakes_give_one_line_naming_file_and_key(dynamic_folder, change, expected):
+    old, new = change
+    assert old in DYNAMIC_SPEC
+    path = write(dynamic_folder, DYNAMIC_SPEC.replace(old, new))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: "), message
+    assert expected in message, message
+
+
+def test_dynamic_covariate_of_a_bundled_dataset_is_refused():
+    with pytest.raises(SpecError, match=r"\[dynamic\] covariates need a CSV \[data\] path"):
+        loads_spec('[data]\ndataset = "danish"\n[dynamic]\ncovariates = ["x"]')
