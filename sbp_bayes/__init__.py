@@ -16,9 +16,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sbp_bayes import datasets
 from sbp_bayes.calibration import crps, pinball_loss, pit, pp_curve, pp_levels, pp_mae
+from sbp_bayes.comparison import ComparisonError, compare
 from sbp_bayes.distributions import InvalidParameterError, SplicedBinnedPareto
+from sbp_bayes.dynamic import DynamicFit, fit_dynamic
 from sbp_bayes.fit import DiagnosticsReport, SBPFit, fit, load
 from sbp_bayes.model import DataError, Design, build_model, make_design
+from sbp_bayes.pooled import PooledFit, fit_pooled
 from sbp_bayes.priors import Prior, PriorError
 from sbp_bayes.stats import FrozenSplicedBinnedPareto, sbp
 
@@ -44,6 +47,14 @@ __all__ = [
     "fit",
     "load",
     "make_design",
+    # time-varying and many-series models
+    "DynamicFit",
+    "PooledFit",
+    "fit_dynamic",
+    "fit_pooled",
+    # model comparison
+    "ComparisonError",
+    "compare",
     # calibration
     "crps",
     "pinball_loss",

@@ -280,7 +280,7 @@ def _split(data, holdout: float, seed: int):
 def _cmd_compare(args, argv) -> int:
     import warnings
 
-    from sbp_bayes.compare import ComparisonError, compare
+    from sbp_bayes.comparison import ComparisonError, compare
     from sbp_bayes.families import get_family
     from sbp_bayes.spec import load_spec
 

@@ -31,7 +31,7 @@ Figures
 :func:`plot_posterior_predictive`
     Replicated data sets against the observed data (ECDF or survival function).
 :func:`plot_comparison`
-    Models side by side, from the table of :func:`sbp_bayes.compare.compare` (it takes
+    Models side by side, from the table of :func:`sbp_bayes.compare` (it takes
     that table, not a fit).
 """
 
@@ -1033,12 +1033,12 @@ def save_figure(fig: Figure, path, dpi: int = 120) -> Path:
 
 # ----------------------------------------------------------------------------- model comparison
 
-#: PP-MAE regions of :func:`sbp_bayes.compare.compare`, in the order they are drawn.
+#: PP-MAE regions of :func:`sbp_bayes.compare`, in the order they are drawn.
 _PP_REGIONS = ("lower_tail", "base", "upper_tail", "full")
 
 
 def plot_comparison(table) -> Figure:
-    """Model comparison at a glance, from the table of :func:`sbp_bayes.compare.compare`.
+    """Model comparison at a glance, from the table of :func:`sbp_bayes.compare`.
 
     Left: each model's expected log predictive density relative to the best model,
     ``elpd_loo - max(elpd_loo)``, with a bar of ``±2 dse`` (the standard error of the paired
@@ -1052,7 +1052,7 @@ def plot_comparison(table) -> Figure:
     Parameters
     ----------
     table : pandas.DataFrame
-        The output of :func:`sbp_bayes.compare.compare`, indexed by model name, best
+        The output of :func:`sbp_bayes.compare`, indexed by model name, best
         first.
 
     Returns
@@ -1074,15 +1074,13 @@ def plot_comparison(table) -> Figure:
     import pandas as pd
 
     if not isinstance(table, pd.DataFrame) or table.empty:
-        raise ValueError(
-            "plot_comparison needs the (non-empty) DataFrame returned by sbp_bayes.compare.compare."
-        )
+        raise ValueError("plot_comparison needs the (non-empty) DataFrame returned by sbp_bayes.compare.")
     models = [str(name) for name in table.index]
     has_loo = {"elpd_loo", "elpd_diff", "dse"} <= set(table.columns)
     if not has_loo and "test_elpd" not in table.columns:
         raise ValueError(
             "The table has neither LOO columns (elpd_loo, elpd_diff, dse) nor a held-out test_elpd: "
-            "make it with sbp_bayes.compare.compare(fits) or compare(fits, test_data=..., loo=False)."
+            "make it with sbp_bayes.compare(fits) or compare(fits, test_data=..., loo=False)."
         )
     pp_columns = [f"pp_mae_{region}" for region in _PP_REGIONS if f"pp_mae_{region}" in table.columns]
     n_panels = 2 if pp_columns else 1

@@ -1,6 +1,6 @@
 """Write a model comparison: ``comparison.csv``, ``comparison.md`` and ``comparison.png``.
 
-:func:`write_comparison` turns the table of :func:`sbp_bayes.compare.compare` and the
+:func:`write_comparison` turns the table of :func:`sbp_bayes.compare` and the
 fits it compared into what a reviewer reads: which model is best and by how many
 standard errors of the difference, the full table (CSV at full precision), what each
 column means, the Pareto-k warnings of PSIS-LOO, each model's convergence verdict, and
@@ -150,7 +150,7 @@ def write_comparison(
     Parameters
     ----------
     table : pandas.DataFrame
-        The table of :func:`sbp_bayes.compare.compare` (best first).
+        The table of :func:`sbp_bayes.compare` (best first).
     fits : dict of str -> SBPFit
         The fits it compared, under the same names.
     out_dir : str or Path
@@ -169,7 +169,7 @@ def write_comparison(
 
     Examples
     --------
-    >>> from sbp_bayes.compare import compare  # doctest: +SKIP
+    >>> from sbp_bayes.comparison import compare  # doctest: +SKIP
     >>> table = compare({"sbp": sbp_fit, "normal": normal_fit}, test_data=held_out)  # doctest: +SKIP
     >>> write_comparison(table, {"sbp": sbp_fit, "normal": normal_fit}, "results/cmp")  # doctest: +SKIP
     PosixPath('results/cmp/comparison.md')
@@ -178,7 +178,7 @@ def write_comparison(
     from sbp_bayes.plots import plot_comparison, save_figure
 
     if not isinstance(table, pd.DataFrame) or table.empty:
-        raise ValueError("write_comparison needs the DataFrame returned by sbp_bayes.compare.compare.")
+        raise ValueError("write_comparison needs the DataFrame returned by sbp_bayes.compare.")
     missing = [str(name) for name in table.index if name not in fits]
     if missing:
         raise ValueError(

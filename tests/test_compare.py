@@ -1,4 +1,4 @@
-"""Model comparison (sbp_bayes.compare) and the ``sbp-bayes compare`` command.
+"""Model comparison (sbp_bayes.compare, in sbp_bayes/comparison.py) and the ``sbp-bayes compare`` command.
 
 The fits are small and module-scoped: the shared SBP fixture ``student_t_fit`` (2000
 Student-t(3) draws) and three baselines fitted to the same data; held-out scores are
@@ -25,7 +25,7 @@ from scipy import special, stats
 import sbp_bayes
 from sbp_bayes import cli
 from sbp_bayes.calibration import pp_mae
-from sbp_bayes.compare import ComparisonError, compare, predictive_scores
+from sbp_bayes.comparison import ComparisonError, compare, predictive_scores
 from sbp_bayes.render import format_number
 
 SPECS = Path(__file__).resolve().parent / "specs"
