@@ -13,9 +13,14 @@ as in :mod:`sbp_bayes.model`), so NUTS samples only the tail parameters:
   (``ξ_j ~ Normal(0, 0.5)`` truncated to ``> -1``, ``σ_j ~ LogNormal(log s_j, 1)``) —
   equivalent to separate fits, in one run.
 
-As everywhere in sbp_bayes, each ``ξ_j`` is sampled as ``ξ_j = lo_j + exp(y_j)`` with
-``lo_j = max(-1, -σ_j / max excess_j)`` so that every exceedance stays inside its
-GPD's support, and the (unnormalised) prior density enters with the Jacobian.
+Every ``ξ_j`` is kept above ``lo_j = max(-1, -σ_j / max excess_j)``, so that every
+exceedance stays inside its GPD's support, and its (unnormalised) prior density enters
+with the Jacobian of the map from the sampler's coordinate ``y_j``: as everywhere in
+sbp_bayes ``ξ_j = lo_j + exp(y_j)`` for ``pooling="none"``; for ``pooling="partial"``
+the non-centred ``ξ_j = lo_j + τ_ξ softplus(y_j + (μ_ξ - lo_j) / τ_ξ)``, which is
+``μ_ξ + τ_ξ y_j`` wherever ``lo_j`` lies a few ``τ_ξ`` below ``μ_ξ``. With short tails
+(tens of exceedances per series) the centred form leaves NUTS in the funnel between
+``τ_ξ`` and the ``ξ_j`` (divergences, R-hat of ``τ_ξ`` above 1.05).
 Per-gradient cost is one GPD evaluation per exceedance, whatever the series' lengths.
 """
 
@@ -130,9 +135,22 @@ def _build_pooled_model(summary: _SeriesSummary, pooling: str) -> pm.Model:
         else:
             raise ValueError(f"pooling must be 'partial' or 'none', not {pooling!r}.")
         lower = pt.maximum(-1.0, -sigma / max_excess)
-        free = pm.Flat("upper_xi_unconstrained", dims="series", initval=np.full(n_series, math.log(0.2)))
-        xi = pm.Deterministic("upper_xi", lower + pt.exp(free), dims="series")
-        pm.Potential("upper_xi_prior", pt.sum(pm.logp(xi_prior, xi)) + pt.sum(free))
+        if pooling == "partial":
+            # Non-centred: ξ_j = lo_j + τ_ξ softplus(y_j + a_j) with a_j = (μ_ξ - lo_j) / τ_ξ,
+            # which is μ_ξ + τ_ξ y_j wherever the support bound lo_j is a few τ_ξ below. A
+            # centred ξ_j (lo_j + exp(y_j)) puts NUTS in the funnel between τ_ξ and the ξ_j
+            # when each series' tail is short (20 series of 30 exceedances: bulk ESS of τ_ξ
+            # ~20 from 2 x 500 draws, R-hat 1.08).
+            free = pm.Flat("upper_xi_unconstrained", dims="series")
+            shifted = free + (xi_mean - lower) / xi_sd
+            xi = pm.Deterministic("upper_xi", lower + xi_sd * pt.softplus(shifted), dims="series")
+            # log |dξ_j / dy_j| = log τ_ξ + log sigmoid(shifted) = log τ_ξ - softplus(-shifted).
+            jacobian = n_series * pt.log(xi_sd) - pt.sum(pt.softplus(-shifted))
+        else:
+            free = pm.Flat("upper_xi_unconstrained", dims="series", initval=np.full(n_series, math.log(0.2)))
+            xi = pm.Deterministic("upper_xi", lower + pt.exp(free), dims="series")
+            jacobian = pt.sum(free)
+        pm.Potential("upper_xi_prior", pt.sum(pm.logp(xi_prior, xi)) + jacobian)
         pm.Potential("likelihood", pt.sum(gpd_logpdf(excess, xi[owner], sigma[owner])))
     model.sbp_structure = ("pooled", pooling, n_series)
     return model
