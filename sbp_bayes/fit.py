@@ -295,9 +295,12 @@ def convergence_report(
 
     rows = []
     if names:
-        rhat = az.rhat(idata, var_names=list(names))
-        ess_bulk = az.ess(idata, var_names=list(names), method="bulk")
-        ess_tail = az.ess(idata, var_names=list(names), method="tail")
+        # An element fixed by construction (e.g. a reference category at 0) has 0/0 for its
+        # R-hat: NaN, skipped by nanmax/nanmin below, not a numpy warning.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rhat = az.rhat(idata, var_names=list(names))
+            ess_bulk = az.ess(idata, var_names=list(names), method="bulk")
+            ess_tail = az.ess(idata, var_names=list(names), method="tail")
         for name in names:
             rows.append(
                 {
