@@ -37,16 +37,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import logging
-import os
-import platform
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine.py, shared by the scripts
+from machine import format_machine, machine_info
 
 THRESHOLD = 10.0
 #: Losses above 10 million DKK in the Danish data (shared/REFERENCE.md §4).
@@ -56,34 +56,8 @@ EXPECTED_EXCEEDANCES = 109
 # ----------------------------------------------------------------------------- machine
 
 
-def machine_info(packages=("numpy", "pymc", "pytensor", "nutpie", "arviz", "pyextremes", "emcee")) -> dict:
-    """Where a benchmark ran: platform, CPU, load and package versions."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    info = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-    }
-    for package in packages:
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            info[package] = "not installed"
-    return info
-
-
-def format_machine(info: dict) -> str:
-    return "\n".join(f"# {key}: {value}" for key, value in info.items())
+#: Package versions recorded with the results (see machine.py).
+PACKAGES = ("numpy", "pymc", "pytensor", "nutpie", "arviz", "pyextremes", "emcee")
 
 
 @contextlib.contextmanager
@@ -291,7 +265,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="CSV file for the per-run results")
     args = parser.parse_args(argv)
 
-    info = machine_info()
+    info = machine_info(PACKAGES)
     runs, summary = measure(
         repeats=args.repeats,
         draws=args.draws,

@@ -45,18 +45,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine.py, shared by the scripts
+from machine import format_machine, machine_info
 
 STAGES = ("import", "design", "build", "compile", "sample", "completion", "log_likelihood", "other")
 RESULT_PREFIX = "FIT_TIME_RESULT "
@@ -67,34 +68,8 @@ GOAL_SCALING_RATIO = 3.0
 # ----------------------------------------------------------------------------- machine
 
 
-def machine_info(packages=("numpy", "pymc", "pytensor", "nutpie", "arviz")) -> dict:
-    """Where a benchmark ran: platform, CPU, load and package versions."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    info = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-    }
-    for package in packages:
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            info[package] = "not installed"
-    return info
-
-
-def format_machine(info: dict) -> str:
-    return "\n".join(f"# {key}: {value}" for key, value in info.items())
+#: Package versions recorded with the results (see machine.py).
+PACKAGES = ("numpy", "pymc", "pytensor", "nutpie", "arviz")
 
 
 @contextlib.contextmanager
@@ -276,7 +251,7 @@ def main(argv=None) -> int:
         print(RESULT_PREFIX + json.dumps(row), flush=True)
         return 0
 
-    info = machine_info()
+    info = machine_info(PACKAGES)
     runs = measure(
         repeats=args.repeats,
         n_default=args.n_default,

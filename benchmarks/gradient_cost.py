@@ -46,16 +46,16 @@ Run:  python benchmarks/gradient_cost.py --out gradient_cost.csv
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
-import os
-import platform
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine.py, shared by the scripts
+from machine import format_machine, machine_info
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 #: Issue 3: at N = 10^5 one gradient of ours must be at least this many times cheaper.
@@ -65,34 +65,8 @@ GOAL_RATIO_AT_1E5 = 10.0
 # ----------------------------------------------------------------------------- machine
 
 
-def machine_info(packages=("numpy", "pymc", "pytensor", "nutpie")) -> dict:
-    """Where a benchmark ran: platform, CPU, load and package versions."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    info = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-    }
-    for package in packages:
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            info[package] = "not installed"
-    return info
-
-
-def format_machine(info: dict) -> str:
-    return "\n".join(f"# {key}: {value}" for key, value in info.items())
+#: Package versions recorded with the results (see machine.py).
+PACKAGES = ("numpy", "pymc", "pytensor", "nutpie")
 
 
 def write_csv(table: pd.DataFrame, path, info: dict) -> None:
@@ -313,7 +287,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="CSV file for the results")
     args = parser.parse_args(argv)
 
-    info = machine_info()
+    info = machine_info(PACKAGES)
     table = measure(
         args.sizes,
         repeats=args.repeats,

@@ -36,17 +36,18 @@ Run:  python benchmarks/many_series.py --series 100 --points 2000 --backends pym
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.util
 import logging
 import os
-import platform
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine.py, shared by the scripts
+from machine import format_machine, machine_info
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
 TRUE_XI_MEAN, TRUE_XI_SD = 0.2, 0.1
@@ -55,34 +56,8 @@ TRUE_XI_MEAN, TRUE_XI_SD = 0.2, 0.1
 # ----------------------------------------------------------------------------- machine
 
 
-def machine_info(packages=("numpy", "pymc", "pytensor", "nutpie", "arviz", "numpyro", "jax")) -> dict:
-    """Where the benchmark ran: platform, CPU, load and package versions."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    info = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-    }
-    for package in packages:
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            info[package] = "not installed"
-    return info
-
-
-def format_machine(info: dict) -> str:
-    return "\n".join(f"# {key}: {value}" for key, value in info.items())
+#: Package versions recorded with the results (see machine.py).
+PACKAGES = ("numpy", "pymc", "pytensor", "nutpie", "arviz", "numpyro", "jax")
 
 
 # ----------------------------------------------------------------------------- data
@@ -245,7 +220,7 @@ def main(argv=None) -> int:
     for name in ("pymc", "pymc.sampling.mcmc", "pymc.stats.convergence"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
-    info = machine_info()
+    info = machine_info(PACKAGES)
     frame, true_xi = simulate(args.series, args.points, args.seed)
     rows = []
     for backend in backends:

@@ -74,20 +74,20 @@ of the model spec ``models/paper_synthetic.toml``.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import sys
 import time
 import warnings
 from dataclasses import replace
-from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sbp_bayes.datasets.synthetic import SPIKE_FRACTION, paper_series
 from sbp_bayes.dynamic import fit_dynamic
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine.py, shared by the scripts
+from machine import machine_info
 
 #: The paper's table (REFERENCE.md §5): SBP and binned with a neural network, 100 bins,
 #: 5% tails; Gaussian the same way.
@@ -112,29 +112,8 @@ SBP_THRESHOLDS = ("fixed", "prior")
 # ----------------------------------------------------------------------------- machine
 
 
-def machine_info(packages=("numpy", "pymc", "pytensor", "nutpie", "arviz")) -> dict:
-    """Where the benchmark ran: platform, CPU, load and package versions."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    info = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-    }
-    for package in packages:
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            info[package] = "not installed"
-    return info
+#: Package versions recorded with the results (see machine.py).
+PACKAGES = ("numpy", "pymc", "pytensor", "nutpie", "arviz")
 
 
 # ----------------------------------------------------------------------------- data
@@ -443,7 +422,7 @@ def main(argv=None) -> int:
         train.reset_index().to_csv(args.write_csv, index=False)
         print(f"training series written to {args.write_csv}")
 
-    info = machine_info()
+    info = machine_info(PACKAGES)
     table = run(
         seed=args.seed,
         test_sets=args.test_sets,
