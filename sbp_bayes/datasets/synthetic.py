@@ -32,6 +32,23 @@ def _gpd_draws(rng: np.random.Generator, size: int, xi: float, sigma: float) -> 
     return sigma * np.expm1(-xi * np.log(uniform)) / xi
 
 
+def _spiky_values(t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The noise process at time indices ``t``, drawn in the documented order (shared by
+    :func:`spiky_noise` and :func:`paper_series`)."""
+    n = t.size
+    values = (
+        np.sin(2.0 * np.pi * t / 100.0)
+        + np.minimum(0.0, 0.25 * rng.standard_t(10, size=n))
+        + np.maximum(0.0, 0.25 * rng.standard_t(10, size=n))
+        + 5.0
+    )
+    spikes = rng.choice(n, size=int(SPIKE_FRACTION * n), replace=False)
+    down, up = spikes[: spikes.size // 2], spikes[spikes.size // 2 :]
+    values[down] -= _gpd_draws(rng, down.size, LOWER_SPIKE_XI, SPIKE_SIGMA)
+    values[up] += _gpd_draws(rng, up.size, UPPER_SPIKE_XI, SPIKE_SIGMA)
+    return values
+
+
 def spiky_noise(n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
     """``n`` points of the paper's asymmetric spiky noise (REFERENCE.md §5).
 
@@ -71,19 +88,7 @@ def spiky_noise(n: int, rng: np.random.Generator | int | None = None) -> np.ndar
     n = int(n)
     if n < 1:
         raise ValueError(f"n must be a positive number of points, not {n!r}.")
-    rng = np.random.default_rng(rng)
-    t = np.arange(n)
-    body = (
-        np.sin(2.0 * np.pi * t / 100.0)
-        + np.minimum(0.0, 0.25 * rng.standard_t(10, size=n))
-        + np.maximum(0.0, 0.25 * rng.standard_t(10, size=n))
-        + 5.0
-    )
-    spikes = rng.choice(n, size=int(SPIKE_FRACTION * n), replace=False)
-    down, up = spikes[: spikes.size // 2], spikes[spikes.size // 2 :]
-    body[down] -= _gpd_draws(rng, down.size, LOWER_SPIKE_XI, SPIKE_SIGMA)
-    body[up] += _gpd_draws(rng, up.size, UPPER_SPIKE_XI, SPIKE_SIGMA)
-    return body
+    return _spiky_values(np.arange(n), np.random.default_rng(rng))
 
 
 def paper_series(t, rng: np.random.Generator | int | None = None) -> pd.Series:
@@ -126,16 +131,5 @@ def paper_series(t, rng: np.random.Generator | int | None = None) -> pd.Series:
     t = np.asarray(t)
     if t.ndim != 1 or t.size == 0:
         raise ValueError(f"t must be a non-empty 1-D array of time indices, got shape {t.shape}.")
-    n = t.size
-    rng = np.random.default_rng(rng)
-    values = (
-        np.sin(2.0 * np.pi * t / 100.0)
-        + np.minimum(0.0, 0.25 * rng.standard_t(10, size=n))
-        + np.maximum(0.0, 0.25 * rng.standard_t(10, size=n))
-        + 5.0
-    )
-    spikes = rng.choice(n, size=int(SPIKE_FRACTION * n), replace=False)
-    down, up = spikes[: spikes.size // 2], spikes[spikes.size // 2 :]
-    values[down] -= _gpd_draws(rng, down.size, LOWER_SPIKE_XI, SPIKE_SIGMA)
-    values[up] += _gpd_draws(rng, up.size, UPPER_SPIKE_XI, SPIKE_SIGMA)
+    values = _spiky_values(t, np.random.default_rng(rng))
     return pd.Series(values, index=pd.Index(t, name="t"), name="value")
