@@ -34,6 +34,7 @@ from sbp_bayes.model import (
     DEFAULT_MIN_TAIL_POINTS,
     DEFAULT_TAIL_FRACTION,
     Design,
+    build_candidate_model,
     build_model_from_statistics,
     make_design,
     prepare_data,
@@ -44,6 +45,8 @@ from sbp_bayes.priors import Prior
 __all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "fit", "load"]
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
+#: How candidate thresholds are weighed (see :func:`fit`).
+THRESHOLD_WEIGHTS = ("cross_validation", "posterior")
 #: Largest pointwise log-likelihood (observations x draws) stored automatically.
 AUTO_LOG_LIKELIHOOD_LIMIT = 20_000_000
 #: Convergence standards of :meth:`SBPFit.check` (Vehtari et al. 2021; Betancourt 2016).
@@ -155,7 +158,9 @@ def _draw_candidates(logprob: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return np.minimum((cumulative < u).sum(axis=-1), logprob.shape[-1] - 1)
 
 
-def _complete_posterior(posterior: xr.Dataset, model, rng: np.random.Generator) -> xr.Dataset:
+def _complete_posterior(
+    posterior: xr.Dataset, model, rng: np.random.Generator, chosen_by_side: dict | None = None
+) -> xr.Dataset:
     """Add thresholds, tail masses, scales at the threshold and bin probabilities.
 
     Exact conditional draws: candidate | GPD parameters (from the stored per-draw
@@ -165,7 +170,7 @@ def _complete_posterior(posterior: xr.Dataset, model, rng: np.random.Generator) 
     """
     design: Design = model.sbp_design
     stats = model.sbp_statistics
-    alpha = model.sbp_body.concentration
+    alpha = model.sbp_concentration
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     n_bins = design.n_bins
     counts = stats.counts.astype(float)
@@ -183,8 +188,11 @@ def _complete_posterior(posterior: xr.Dataset, model, rng: np.random.Generator) 
         summary = getattr(stats, side)
         if summary is None:
             continue
-        logprob = posterior[f"{side}_threshold_logprob"].values
-        chosen = _draw_candidates(logprob, rng)  # index in ascending threshold order
+        if chosen_by_side is not None and side in chosen_by_side:
+            chosen = chosen_by_side[side]  # already drawn with the draw's GPD parameters
+        else:
+            logprob = posterior[f"{side}_threshold_logprob"].values
+            chosen = _draw_candidates(logprob, rng)  # index in ascending threshold order
         edges_index = (design.lower_candidates if side == "lower" else design.upper_candidates)[chosen]
         threshold = design.bin_edges[edges_index]
         # Summaries are ordered innermost first; map the ascending choice onto them.
@@ -236,6 +244,123 @@ def _complete_posterior(posterior: xr.Dataset, model, rng: np.random.Generator) 
     }
     completed = posterior.assign({name: xr.Variable(dims, value) for name, (dims, value) in extra.items()})
     return completed.assign_coords(bin=np.arange(n_bins))
+
+
+def _prior_log_density(prior: Prior, element: int | None = None):
+    """The log density of a prior as a vectorised numpy callable (for quadrature).
+
+    ``element`` picks one entry of vector parameters (a per-candidate prior). PyMC's own
+    ``logp`` is used so that every prior a fit accepts is evaluated exactly as NUTS sees
+    it; the tiny graph is compiled with the pure-Python linker (no C or numba compile).
+    """
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.compile.mode import Mode
+
+    parameters = {
+        key: (value[element] if isinstance(value, list) and element is not None else value)
+        for key, value in prior.parameters.items()
+    }
+    value = pt.dvector("value")
+    dist = getattr(pm, prior.distribution).dist(**parameters)
+    function = pytensor.function(
+        [value], pm.logp(dist, value), mode=Mode(linker="py", optimizer="fast_compile")
+    )
+
+    def log_density(values):
+        values = np.asarray(values, dtype=float)
+        with np.errstate(all="ignore"):
+            return np.asarray(function(values.ravel()), dtype=float).reshape(values.shape)
+
+    return log_density
+
+
+def _weigh_candidates(posterior: xr.Dataset, model, threshold_priors, rng: np.random.Generator):
+    """Cross-validation weights of the candidates and the draws of the averaged posterior.
+
+    For each tail, every candidate's exact leave-one-out score
+    (:func:`sbp_bayes.threshold_selection.candidate_scores`) gives weights; each draw then
+    takes a candidate from the weights and that candidate's (ξ, σ) draw, which is a draw
+    of the threshold-averaged posterior ``Σ_j w_j p(ξ, σ | data, u_j)``. Returns the
+    posterior with ``*_xi``, ``*_sigma_ref`` and ``*_threshold_logprob`` (the weights, the
+    same for every draw), the chosen candidates (ascending index) and the weights table.
+    """
+    from sbp_bayes.model import threshold_log_prior
+    from sbp_bayes.threshold_selection import candidate_scores
+
+    design: Design = model.sbp_design
+    stats = model.sbp_statistics
+    priors = model.sbp_priors
+    alpha = model.sbp_concentration
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    chosen_by_side, new, tables = {}, {}, {}
+    for side in ("lower", "upper"):
+        summary = getattr(stats, side)
+        if summary is None:
+            continue
+        n_candidates = summary.offsets.size
+        # Innermost first, as the tail summary and the candidate model are ordered.
+        edges = design.upper_candidates if side == "upper" else design.lower_candidates[::-1]
+        beyond_alpha = np.array([alpha[e:].sum() if side == "upper" else alpha[:e].sum() for e in edges])
+        log_prior = threshold_log_prior((threshold_priors or {}).get(side), n_candidates, side)
+        if side == "lower":
+            log_prior = log_prior[::-1]
+        sigma_prior = priors[f"{side}_sigma"]
+        vector_sigma = any(isinstance(v, list) for v in sigma_prior.parameters.values())
+        sigma_log_priors = [
+            _prior_log_density(sigma_prior, j if vector_sigma else None) for j in range(n_candidates)
+        ]
+        scores = candidate_scores(
+            summary.excess,
+            summary.offsets,
+            summary.start,
+            stats.n,
+            beyond_alpha,
+            alpha.sum() - beyond_alpha,
+            _prior_log_density(priors[f"{side}_xi"]),
+            sigma_log_priors,
+            log_prior,
+        )
+        weights = np.exp(scores.log_weight)
+        inner_first = rng.choice(n_candidates, size=(n_chain, n_draw), p=weights / weights.sum())
+        xi_all = posterior[f"{side}_xi_by_candidate"].values
+        sigma_all = posterior[f"{side}_sigma_by_candidate"].values
+        xi = np.take_along_axis(xi_all, inner_first[..., None], axis=-1)[..., 0]
+        sigma = np.take_along_axis(sigma_all, inner_first[..., None], axis=-1)[..., 0]
+        ascending = (lambda a: a) if side == "upper" else (lambda a: a[..., ::-1])
+        chosen_by_side[side] = inner_first if side == "upper" else n_candidates - 1 - inner_first
+        thresholds = design.upper_thresholds if side == "upper" else design.lower_thresholds
+        logprob = np.broadcast_to(ascending(scores.log_weight), (n_chain, n_draw, n_candidates))
+        new[f"{side}_xi"] = (("chain", "draw"), xi)
+        # Threshold stability read backwards: the scale this draw implies at the innermost
+        # candidate (the quantity the marginalised model samples), σ_u - ξ (u - u_0).
+        new[f"{side}_sigma_ref"] = (("chain", "draw"), sigma - xi * summary.offsets[inner_first])
+        new[f"{side}_threshold_logprob"] = (("chain", "draw", f"{side}_candidate"), logprob.copy())
+        exceedances = summary.excess.size - summary.start
+        tables[side] = xr.Dataset(
+            {
+                f"{side}_weight": (f"{side}_candidate", ascending(np.exp(scores.log_weight))),
+                f"{side}_cv_score": (f"{side}_candidate", ascending(scores.score)),
+                f"{side}_cv_score_se": (f"{side}_candidate", ascending(scores.score_se)),
+                f"{side}_exceedances": (f"{side}_candidate", ascending(exceedances)),
+            },
+            coords={f"{side}_candidate": thresholds},
+            attrs={f"{side}_validation_threshold": float(thresholds[-1 if side == "upper" else 0])},
+        )
+    # The per-candidate variables in ascending threshold order, like every other candidate axis.
+    for side in ("lower",):
+        if f"{side}_xi_by_candidate" in posterior:
+            posterior = posterior.isel({f"{side}_candidate": slice(None, None, -1)})
+    posterior = posterior.assign({name: xr.Variable(dims, value) for name, (dims, value) in new.items()})
+    weights_table = xr.merge(list(tables.values()), combine_attrs="drop_conflicts")
+    weights_table.attrs.update(
+        {
+            "kind": "cross_validation",
+            "method": "exact leave-one-out log predictive relative to the outermost candidate "
+            "(Northrop, Attalides & Jonathan 2017), by quadrature over each candidate's GPD posterior",
+        }
+    )
+    return posterior, chosen_by_side, weights_table
 
 
 # ----------------------------------------------------------------------------- diagnostics
@@ -430,8 +555,16 @@ class SBPFit:
         if self.family != "sbp":
             return list(self.config.get("family_info", {}).get("checked", []))
         names = []
+        posterior = self.idata["posterior"]
         for side in self._sides():
             names += [f"{side}_xi", f"{side}_sigma_ref", f"{side}_sigma", f"{side}_tail_prob"]
+        for side in self._sides():
+            # Cross-validation weights: the sampled per-candidate GPD parameters themselves.
+            names += [
+                name
+                for name in (f"{side}_xi_by_candidate", f"{side}_sigma_by_candidate")
+                if name in posterior
+            ]
         return names
 
     def parameter_names(self) -> list[str]:
@@ -795,6 +928,7 @@ def fit(
     upper_bound: float | None = None,
     priors: Mapping[str, Prior | Mapping] | None = None,
     threshold_priors: Mapping[str, object] | None = None,
+    threshold_weights: str = "cross_validation",
     design: Design | None = None,
     draws: int = 1000,
     tune: int = 1000,
@@ -832,6 +966,17 @@ def fit(
         GPD scale at the innermost candidate threshold.
     threshold_priors : dict
         ``{"upper": weights}`` over the candidates (ascending), default uniform.
+    threshold_weights : {"cross_validation", "posterior"}
+        How the candidate thresholds are weighed. ``"cross_validation"`` (default): each
+        candidate's GPD is fitted on its own exceedances (the posterior of a fit with that
+        threshold fixed) and the candidates are weighed by how well they predict every
+        observation out of sample relative to the outermost candidate (exact leave-one-out,
+        Northrop, Attalides & Jonathan 2017; :mod:`sbp_bayes.threshold_selection`); the
+        answers average over candidates with those weights (``fit.threshold_posterior()``,
+        ``idata["threshold_weights"]``). ``"posterior"``: the joint Bayesian model with the
+        candidates marginalised (:mod:`sbp_bayes.model`), whose posterior over candidates
+        is decided by how the body is binned between them and piles on the innermost one
+        on real data — kept for comparison and for simulation-based calibration.
     draws, tune, chains, random_seed, progressbar
         Sampler settings.
     sampler : {"nutpie", "pymc", "numpyro"}
@@ -858,6 +1003,11 @@ def fit(
     True
     """
     _check_sampler(sampler)
+    if threshold_weights not in THRESHOLD_WEIGHTS:
+        raise ValueError(
+            f"threshold_weights must be one of {', '.join(map(repr, THRESHOLD_WEIGHTS))}; "
+            f"got {threshold_weights!r}."
+        )
     from sbp_bayes.families import get_family
 
     family_spec = get_family(family)
@@ -890,12 +1040,28 @@ def fit(
                 upper_bound=upper_bound,
             )
         stats = summarise(values, design)
-        model = build_model_from_statistics(stats, design, priors, threshold_priors)
+        several = max(design.lower_candidates.size, design.upper_candidates.size) > 1
+        weighing = threshold_weights if several else "fixed"
+        if weighing == "cross_validation":
+            model = build_candidate_model(stats, design, priors)
+        else:
+            model = build_model_from_statistics(stats, design, priors, threshold_priors)
         idata = _sample(
             model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
         )
-        posterior = _complete_posterior(idata["posterior"].to_dataset(), model, completion_rng)
-        family_info = {"priors": {k: v.to_config() for k, v in model.sbp_priors.items()}}
+        posterior = idata["posterior"].to_dataset()
+        chosen, weights_table = None, None
+        if weighing == "cross_validation":
+            posterior, chosen, weights_table = _weigh_candidates(
+                posterior, model, threshold_priors, completion_rng
+            )
+        posterior = _complete_posterior(posterior, model, completion_rng, chosen)
+        if weights_table is not None:
+            idata["threshold_weights"] = xr.DataTree(weights_table)
+        family_info = {
+            "priors": {k: v.to_config() for k, v in model.sbp_priors.items()},
+            "threshold_weights": weighing,
+        }
     else:
         family_options = {"bins": bins, "tails": tails}
         built = family_spec.build(

@@ -63,12 +63,16 @@ __all__ = [
     "SufficientStatistics",
     "TailSummary",
     "body_terms",
+    "build_candidate_model",
     "build_model",
     "build_model_from_statistics",
+    "candidate_priors",
     "default_priors",
+    "dirichlet_concentration",
     "make_design",
     "prepare_data",
     "summarise",
+    "threshold_log_prior",
 ]
 
 #: Fewest exceedances a candidate threshold may leave: below this a GPD fit is noise.
@@ -490,7 +494,9 @@ def default_priors(stats: SufficientStatistics) -> dict[str, Prior]:
     return priors
 
 
-def _threshold_log_prior(weights, n_candidates: int, side: str) -> np.ndarray:
+def threshold_log_prior(weights, n_candidates: int, side: str) -> np.ndarray:
+    """Log prior probability of each candidate threshold (ascending): uniform by default,
+    or proportional to the given non-negative weights."""
     if weights is None or (isinstance(weights, str) and weights == "uniform"):
         return np.full(n_candidates, -math.log(n_candidates))
     w = np.asarray(weights, dtype=float)
@@ -647,7 +653,7 @@ def build_model_from_statistics(
             sigma_ref = resolved[f"{side}_sigma"].create(f"{side}_sigma_ref", parameters_as_data=True)
             xi = _tail_shape(side, resolved[f"{side}_xi"], sigma_ref, data["max_excess"])
             n_candidates = summary.offsets.size
-            log_prior = _threshold_log_prior((threshold_priors or {}).get(side), n_candidates, side)
+            log_prior = threshold_log_prior((threshold_priors or {}).get(side), n_candidates, side)
             if side == "lower":
                 log_prior = log_prior[::-1]  # weights come in ascending threshold order
             log_prior = pm.Data(f"{side}_threshold_log_prior", log_prior)
@@ -671,7 +677,146 @@ def build_model_from_statistics(
     model.sbp_statistics = stats
     model.sbp_priors = resolved
     model.sbp_body = body
+    model.sbp_concentration = body.concentration
     return model
+
+
+# ----------------------------------------------------------------------------- per-candidate model
+
+
+def candidate_priors(stats: SufficientStatistics, priors: Mapping[str, Prior | Mapping] | None = None):
+    """Priors of the per-candidate model (:func:`build_candidate_model`).
+
+    ``*_xi`` as in :func:`default_priors`, shared by every candidate. The GPD scale of
+    candidate ``j`` defaults to LogNormal(log s_j, 1) with ``s_j`` the median excess over
+    *that* candidate divided by log 2 — exactly the default prior of a fit with the
+    threshold fixed at ``u_j``, so each candidate's posterior is that fit's posterior. A
+    user prior ``*_sigma`` applies to the scale at every candidate.
+    """
+    resolved = default_priors(stats)
+    user = dict(priors or {})
+    for name, value in user.items():
+        if name not in resolved:
+            raise PriorError(
+                f"Unknown prior {name!r}; this model has priors for: {', '.join(sorted(resolved))}."
+            )
+        resolved[name] = Prior.from_config(value)
+    for side in ("lower", "upper"):
+        summary = getattr(stats, side)
+        if summary is None or f"{side}_sigma" in user:
+            continue
+        medians = [
+            float(np.median(summary.excess[start:] - offset)) if summary.excess.size > start else 1.0
+            for start, offset in zip(summary.start, summary.offsets, strict=True)
+        ]
+        mu = [round(math.log(max(m, 1e-300) / math.log(2.0)), 6) for m in medians]
+        resolved[f"{side}_sigma"] = Prior("LogNormal", mu=mu, sigma=1.0)
+    return resolved
+
+
+def candidate_pairs(summary: TailSummary) -> tuple[np.ndarray, np.ndarray]:
+    """Every (excess over candidate ``j``, ``j``) pair of a tail, candidate by candidate."""
+    excess, candidate = [], []
+    for j, (start, offset) in enumerate(zip(summary.start, summary.offsets, strict=True)):
+        beyond = summary.excess[int(start) :] - offset
+        excess.append(beyond)
+        candidate.append(np.full(beyond.size, j, dtype=np.int64))
+    return np.concatenate(excess), np.concatenate(candidate)
+
+
+def build_candidate_model(stats: SufficientStatistics, design: Design, priors=None) -> pm.Model:
+    """One independent GPD per candidate threshold: the posterior of every fixed-threshold fit at once.
+
+    The parameters are ``*_sigma_by_candidate`` and ``*_xi_by_candidate`` (one value per
+    candidate, innermost first as seen from the body); candidate ``j``'s likelihood is the
+    GPD log density of the excesses over ``u_j``, and the candidates share nothing, so the
+    joint posterior is the product of the fixed-threshold posteriors. :mod:`sbp_bayes.fit`
+    then weighs the candidates by cross-validation (:mod:`sbp_bayes.threshold_selection`)
+    and draws the body from its conjugate posterior, as for the marginalised model.
+    A gradient costs one GPD evaluation per (candidate, exceedance) pair.
+    """
+    resolved = candidate_priors(stats, priors)
+    dirichlet = resolved["bin_probs"]
+    if dirichlet.distribution != "Dirichlet":
+        raise PriorError("The prior of bin_probs must be a Dirichlet, e.g. Prior('Dirichlet', a=1.0).")
+    coords = {
+        "lower_candidate": design.lower_thresholds[::-1],  # innermost first
+        "upper_candidate": design.upper_thresholds,
+    }
+    with pm.Model(coords=coords) as model:
+        total = pt.zeros(())
+        for side in ("lower", "upper"):
+            summary = getattr(stats, side)
+            if summary is None:
+                continue
+            pair_excess, pair_candidate = candidate_pairs(summary)
+            n_candidates = summary.offsets.size
+            reach = np.array(
+                [
+                    max(float(summary.excess[-1] - offset) if summary.excess.size else 0.0, 1e-12)
+                    for offset in summary.offsets
+                ]
+            )
+            excess = pm.Data(f"{side}_pair_excess", pair_excess)
+            candidate = pm.Data(f"{side}_pair_candidate", pair_candidate)
+            max_excess = pm.Data(f"{side}_candidate_max_excess", reach)
+            sigma = resolved[f"{side}_sigma"].create(
+                f"{side}_sigma_by_candidate",
+                parameters_as_data=True,
+                dims=f"{side}_candidate",
+            )
+            xi = _candidate_tail_shapes(side, resolved[f"{side}_xi"], sigma, max_excess, n_candidates)
+            total = total + gpd_logpdf(excess, xi[candidate], sigma[candidate]).sum()
+        pm.Potential("likelihood", total)
+    model.sbp_structure = (
+        "candidates",
+        design.tails,
+        design.lower_candidates.size,
+        design.upper_candidates.size,
+        tuple(sorted((k, v.structure()) for k, v in resolved.items())),
+    )
+    model.sbp_design = design
+    model.sbp_statistics = stats
+    model.sbp_priors = resolved
+    model.sbp_concentration = dirichlet_concentration(design, dirichlet)
+    return model
+
+
+def dirichlet_concentration(design: Design, prior: Prior) -> np.ndarray:
+    """The Dirichlet concentration of ``bin_probs``, one value per bin."""
+    alpha = np.broadcast_to(np.asarray(prior.parameters.get("a", 1.0), dtype=float), (design.n_bins,)).copy()
+    if np.any(alpha <= 0) or not np.isfinite(alpha).all():
+        raise PriorError(f"The Dirichlet concentration of bin_probs must be positive; got {prior!r}.")
+    return alpha
+
+
+def _candidate_tail_shapes(side: str, prior: Prior, sigma, max_excess, n_candidates: int):
+    """ξ per candidate, each restricted to where its exceedances are inside the support
+    (the vector form of :func:`_tail_shape`, same map, prior density and Jacobian)."""
+    name = f"{side}_xi"
+    parameters = prior.data_parameters(name)
+    prior_lower, prior_upper = prior.bounds
+    data_lower = -sigma / max_excess
+    lower = data_lower if not np.isfinite(prior_lower) else pt.maximum(data_lower, parameters["lower"])
+    free = pm.Flat(
+        f"{side}_xi_by_candidate_unconstrained",
+        dims=f"{side}_candidate",
+        initval=np.full(n_candidates, math.log(0.2)),
+    )
+    if np.isfinite(prior_upper):
+        span = parameters["upper"] - lower
+        xi = lower + span * pm.math.sigmoid(free)
+        log_jacobian = pt.log(span) - pt.softplus(-free) - pt.softplus(free)
+    else:
+        xi = lower + pt.exp(free)
+        log_jacobian = free
+    xi = pm.Deterministic(f"{side}_xi_by_candidate", xi, dims=f"{side}_candidate")
+    try:
+        prior_dist = getattr(pm, prior.distribution).dist(**parameters)
+    except TypeError as error:
+        raise PriorError(f"Cannot build prior {prior!r} for {name!r}: {error}") from None
+    pm.Potential(f"{name}_prior", (pm.logp(prior_dist, xi) + log_jacobian).sum())
+    return xi
 
 
 def build_model(

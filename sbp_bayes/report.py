@@ -781,7 +781,7 @@ def threshold_posterior(fit) -> pd.DataFrame:
           1              4.286          322      0.268
           2              5.237          239      0.008
     """
-    from sbp_bayes.model import _threshold_log_prior
+    from sbp_bayes.model import threshold_log_prior
 
     _check_fit_has_draws(fit)
     _check_has_tails(fit, "threshold")
@@ -811,7 +811,7 @@ def threshold_posterior(fit) -> pd.DataFrame:
                     "candidate": np.arange(n_candidates),
                     "threshold": thresholds,
                     "exceedances": exceedances.astype(np.int64),
-                    "prior": np.exp(_threshold_log_prior(priors.get(side), n_candidates, side)),
+                    "prior": np.exp(threshold_log_prior(priors.get(side), n_candidates, side)),
                     "posterior": np.exp(logprob).mean(axis=0),
                     "draw_frequency": np.bincount(chosen, minlength=n_candidates) / chosen.size,
                 }
