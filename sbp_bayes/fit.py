@@ -36,6 +36,8 @@ from sbp_bayes.model import (
     Design,
     build_candidate_model,
     build_model_from_statistics,
+    candidate_priors,
+    dirichlet_concentration,
     make_design,
     prepare_data,
     summarise,
@@ -44,7 +46,7 @@ from sbp_bayes.priors import Prior
 
 __all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "fit", "load"]
 
-SAMPLERS = ("nutpie", "pymc", "numpyro")
+SAMPLERS = ("auto", "nutpie", "pymc", "numpyro", "quadrature")
 #: How candidate thresholds are weighed (see :func:`fit`).
 THRESHOLD_WEIGHTS = ("cross_validation", "posterior")
 #: Largest pointwise log-likelihood (observations x draws) stored automatically.
@@ -71,7 +73,7 @@ def _version() -> str:
 def _check_sampler(sampler: str) -> None:
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}.")
-    needed = {"nutpie": ["nutpie"], "numpyro": ["numpyro", "jax"], "pymc": []}[sampler]
+    needed = {"nutpie": ["nutpie"], "numpyro": ["numpyro", "jax"]}.get(sampler, [])
     for module in needed:
         try:
             __import__(module)
@@ -138,7 +140,12 @@ def _sample_pymc(model, *, sampler, draws, tune, chains, seed, progressbar):
 
 
 def _sample(model, sampler, *, draws, tune, chains, seed, progressbar):
-    if sampler == "nutpie":
+    if sampler == "quadrature":
+        raise ValueError(
+            "sampler='quadrature' applies only to the default SBP fit (cross-validation threshold "
+            "weights); this model is sampled by NUTS: use sampler='auto', 'nutpie', 'pymc' or 'numpyro'."
+        )
+    if sampler in ("auto", "nutpie"):
         return _sample_nutpie(
             model, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
         )
@@ -159,7 +166,12 @@ def _draw_candidates(logprob: np.ndarray, rng: np.random.Generator) -> np.ndarra
 
 
 def _complete_posterior(
-    posterior: xr.Dataset, model, rng: np.random.Generator, chosen_by_side: dict | None = None
+    posterior: xr.Dataset,
+    design: Design,
+    stats,
+    alpha: np.ndarray,
+    rng: np.random.Generator,
+    chosen_by_side: dict | None = None,
 ) -> xr.Dataset:
     """Add thresholds, tail masses, scales at the threshold and bin probabilities.
 
@@ -168,9 +180,6 @@ def _complete_posterior(
     (tail mass below, body bins, tail mass above) ~ Dirichlet(alpha + counts), and each
     tail mass split over its bins by the prior Dirichlet (the data see only the sum).
     """
-    design: Design = model.sbp_design
-    stats = model.sbp_statistics
-    alpha = model.sbp_concentration
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     n_bins = design.n_bins
     counts = stats.counts.astype(float)
@@ -275,7 +284,18 @@ def _prior_log_density(prior: Prior, element: int | None = None):
     return log_density
 
 
-def _weigh_candidates(posterior: xr.Dataset, model, threshold_priors, rng: np.random.Generator):
+def _weigh_candidates(
+    posterior: xr.Dataset | None,
+    design: Design,
+    stats,
+    priors: dict,
+    alpha: np.ndarray,
+    threshold_priors,
+    rng: np.random.Generator,
+    *,
+    chains: int,
+    draws: int,
+):
     """Cross-validation weights of the candidates and the draws of the averaged posterior.
 
     For each tail, every candidate's exact leave-one-out score
@@ -284,16 +304,15 @@ def _weigh_candidates(posterior: xr.Dataset, model, threshold_priors, rng: np.ra
     of the threshold-averaged posterior ``Σ_j w_j p(ξ, σ | data, u_j)``. Returns the
     posterior with ``*_xi``, ``*_sigma_ref`` and ``*_threshold_logprob`` (the weights, the
     same for every draw), the chosen candidates (ascending index) and the weights table.
+
+    With ``posterior=None`` the per-candidate draws are taken from the quadrature grids
+    themselves (``chains x draws`` i.i.d. draws per candidate; the ``"quadrature"`` sampler).
     """
     from sbp_bayes.model import threshold_log_prior
     from sbp_bayes.threshold_selection import candidate_scores
 
-    design: Design = model.sbp_design
-    stats = model.sbp_statistics
-    priors = model.sbp_priors
-    alpha = model.sbp_concentration
-    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    chosen_by_side, new, tables = {}, {}, {}
+    n_chain, n_draw = chains, draws
+    chosen_by_side, new, tables, by_candidate = {}, {}, {}, {}
     for side in ("lower", "upper"):
         summary = getattr(stats, side)
         if summary is None:
@@ -310,7 +329,7 @@ def _weigh_candidates(posterior: xr.Dataset, model, threshold_priors, rng: np.ra
         sigma_log_priors = [
             _prior_log_density(sigma_prior, j if vector_sigma else None) for j in range(n_candidates)
         ]
-        scores = candidate_scores(
+        scores, grids = candidate_scores(
             summary.excess,
             summary.offsets,
             summary.start,
@@ -323,8 +342,14 @@ def _weigh_candidates(posterior: xr.Dataset, model, threshold_priors, rng: np.ra
         )
         weights = np.exp(scores.log_weight)
         inner_first = rng.choice(n_candidates, size=(n_chain, n_draw), p=weights / weights.sum())
-        xi_all = posterior[f"{side}_xi_by_candidate"].values
-        sigma_all = posterior[f"{side}_sigma_by_candidate"].values
+        if posterior is None:
+            pairs = [grid.sample((n_chain, n_draw), rng) for grid in grids]
+            xi_all = np.stack([xi for xi, _ in pairs], axis=-1)
+            sigma_all = np.stack([sigma for _, sigma in pairs], axis=-1)
+            by_candidate[side] = (xi_all, sigma_all)
+        else:
+            xi_all = posterior[f"{side}_xi_by_candidate"].values
+            sigma_all = posterior[f"{side}_sigma_by_candidate"].values
         xi = np.take_along_axis(xi_all, inner_first[..., None], axis=-1)[..., 0]
         sigma = np.take_along_axis(sigma_all, inner_first[..., None], axis=-1)[..., 0]
         ascending = (lambda a: a) if side == "upper" else (lambda a: a[..., ::-1])
@@ -347,10 +372,25 @@ def _weigh_candidates(posterior: xr.Dataset, model, threshold_priors, rng: np.ra
             coords={f"{side}_candidate": thresholds},
             attrs={f"{side}_validation_threshold": float(thresholds[-1 if side == "upper" else 0])},
         )
+    if posterior is None:
+        posterior = xr.Dataset(
+            {
+                f"{side}_{name}_by_candidate": (("chain", "draw", f"{side}_candidate"), value)
+                for side, pair in by_candidate.items()
+                for name, value in zip(("xi", "sigma"), pair, strict=True)
+            },
+            coords={
+                "chain": np.arange(n_chain),
+                "draw": np.arange(n_draw),
+                "lower_candidate": design.lower_thresholds[::-1],
+                "upper_candidate": design.upper_thresholds,
+            },
+        )
     # The per-candidate variables in ascending threshold order, like every other candidate axis.
-    for side in ("lower",):
-        if f"{side}_xi_by_candidate" in posterior:
-            posterior = posterior.isel({f"{side}_candidate": slice(None, None, -1)})
+    if "lower_xi_by_candidate" in posterior:
+        posterior = posterior.isel(lower_candidate=slice(None, None, -1))
+    unused = [name for name in ("lower_candidate", "upper_candidate") if name not in posterior.dims]
+    posterior = posterior.drop_vars([name for name in unused if name in posterior.coords])
     posterior = posterior.assign({name: xr.Variable(dims, value) for name, (dims, value) in new.items()})
     weights_table = xr.merge(list(tables.values()), combine_attrs="drop_conflicts")
     weights_table.attrs.update(
@@ -934,7 +974,7 @@ def fit(
     tune: int = 1000,
     chains: int = 4,
     random_seed: int | None = None,
-    sampler: str = "nutpie",
+    sampler: str = "auto",
     progressbar: bool = True,
     nan_policy: str = "raise",
     log_likelihood: bool | str = "auto",
@@ -979,9 +1019,14 @@ def fit(
         on real data — kept for comparison and for simulation-based calibration.
     draws, tune, chains, random_seed, progressbar
         Sampler settings.
-    sampler : {"nutpie", "pymc", "numpyro"}
-        NUTS implementation. nutpie compiles once per model structure and process
-        (later fits of the same structure reuse it).
+    sampler : {"auto", "quadrature", "nutpie", "pymc", "numpyro"}
+        ``"auto"`` (default): ``"quadrature"`` for the default SBP fit — each candidate's
+        GPD posterior is two-dimensional and is tabulated on a grid, giving i.i.d. draws
+        with no compilation (the same tables give the cross-validation weights) — and
+        nutpie's NUTS for every other model. Naming a NUTS implementation samples the
+        per-candidate model (:func:`sbp_bayes.model.build_candidate_model`) with it; nutpie
+        compiles once per model structure and process (later fits of the same structure
+        reuse it).
     nan_policy : {"raise", "omit"}
         NaN in the data raise a :class:`~sbp_bayes.model.DataError` unless omitted
         explicitly.
@@ -1042,27 +1087,59 @@ def fit(
         stats = summarise(values, design)
         several = max(design.lower_candidates.size, design.upper_candidates.size) > 1
         weighing = threshold_weights if several else "fixed"
+        if sampler == "auto":
+            # Each candidate's posterior is two-dimensional: quadrature is exact and needs no
+            # compilation. The marginalised model couples the tails and is sampled by NUTS.
+            sampler = "quadrature" if weighing == "cross_validation" else "nutpie"
+        if sampler == "quadrature" and weighing != "cross_validation":
+            raise ValueError(
+                "sampler='quadrature' draws the per-candidate GPD posteriors of cross-validation "
+                "threshold weights; it needs threshold_weights='cross_validation' and more than one "
+                "candidate threshold. Use sampler='nutpie' (or 'auto') here."
+            )
         if weighing == "cross_validation":
-            model = build_candidate_model(stats, design, priors)
+            resolved_priors = candidate_priors(stats, priors)
+            posterior = None
+            if sampler != "quadrature":
+                model = build_candidate_model(stats, design, priors)
+                idata = _sample(
+                    model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
+                )
+                posterior = idata["posterior"].to_dataset()
+            else:
+                idata = xr.DataTree()
+            alpha = dirichlet_concentration(design, resolved_priors["bin_probs"])
+            posterior, chosen, weights_table = _weigh_candidates(
+                posterior,
+                design,
+                stats,
+                resolved_priors,
+                alpha,
+                threshold_priors,
+                completion_rng,
+                chains=chains,
+                draws=draws,
+            )
+            idata["threshold_weights"] = xr.DataTree(weights_table)
         else:
             model = build_model_from_statistics(stats, design, priors, threshold_priors)
-        idata = _sample(
-            model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
-        )
-        posterior = idata["posterior"].to_dataset()
-        chosen, weights_table = None, None
-        if weighing == "cross_validation":
-            posterior, chosen, weights_table = _weigh_candidates(
-                posterior, model, threshold_priors, completion_rng
+            resolved_priors, alpha, chosen = model.sbp_priors, model.sbp_concentration, None
+            idata = _sample(
+                model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
             )
-        posterior = _complete_posterior(posterior, model, completion_rng, chosen)
-        if weights_table is not None:
-            idata["threshold_weights"] = xr.DataTree(weights_table)
+            posterior = idata["posterior"].to_dataset()
+        posterior = _complete_posterior(posterior, design, stats, alpha, completion_rng, chosen)
         family_info = {
-            "priors": {k: v.to_config() for k, v in model.sbp_priors.items()},
+            "priors": {k: v.to_config() for k, v in resolved_priors.items()},
             "threshold_weights": weighing,
         }
     else:
+        if sampler == "quadrature":
+            raise ValueError(
+                f"sampler='quadrature' applies only to the SBP family; family={family!r} is sampled "
+                "by NUTS: use sampler='auto', 'nutpie', 'pymc' or 'numpyro'."
+            )
+        sampler = "nutpie" if sampler == "auto" else sampler
         family_options = {"bins": bins, "tails": tails}
         built = family_spec.build(
             values,

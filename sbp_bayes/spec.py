@@ -383,7 +383,7 @@ _DATA_KEYS = {
     "observations_per_year": _Key(_positive),
 }
 _SAMPLER_KEYS = {
-    "name": _Key(_choice(*SAMPLERS), "nutpie"),
+    "name": _Key(_choice(*SAMPLERS), "auto"),
     "draws": _Key(_integer(1), 1000),
     "tune": _Key(_integer(0), 1000),
     "chains": _Key(_integer(1), 4),
@@ -508,7 +508,7 @@ class ModelSpec:
 class SamplerSpec:
     """``[sampler]``: NUTS implementation and run length."""
 
-    name: str = "nutpie"
+    name: str = "auto"
     draws: int = 1000
     tune: int = 1000
     chains: int = 4

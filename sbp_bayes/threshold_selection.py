@@ -45,10 +45,10 @@ from scipy import special
 
 from sbp_bayes.stats import gpd_logpdf, gpd_logsf
 
-__all__ = ["CandidateScores", "candidate_scores", "gpd_posterior_grid"]
+__all__ = ["CandidateScores", "GridPosterior", "candidate_scores", "gpd_posterior_grid"]
 
 #: Points per axis of the (ξ, log σ) quadrature grid.
-GRID_POINTS = 90
+GRID_POINTS = 80
 #: The grid covers where the log posterior is within this of its maximum.
 GRID_SPAN = 25.0
 
@@ -80,18 +80,38 @@ class CandidateScores:
     validation_offset: float
 
 
-def _log_prior_on(log_prior: Callable[[np.ndarray], np.ndarray], values: np.ndarray) -> np.ndarray:
-    out = np.asarray(log_prior(values), dtype=float)
-    return np.where(np.isnan(out), -np.inf, out)
+@dataclass(frozen=True)
+class GridPosterior:
+    """A GPD posterior tabulated on a regular grid over (ξ, log σ).
+
+    ``log_weight`` is the normalised posterior mass of each node's cell; draws pick a cell
+    by its mass and a uniform point inside it (so the draws are i.i.d. from the piecewise
+    constant density, whose moments differ from the exact ones by O(cell width²)).
+    """
+
+    xi: np.ndarray
+    sigma: np.ndarray
+    log_weight: np.ndarray
+    xi_step: float
+    log_sigma_step: float
+    max_excess: float
+
+    def sample(self, size, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``size`` i.i.d. draws of (ξ, σ)."""
+        probabilities = np.exp(self.log_weight - self.log_weight.max())
+        node = rng.choice(self.xi.size, size=size, p=probabilities / probabilities.sum())
+        xi = self.xi[node] + (rng.random(size) - 0.5) * self.xi_step
+        sigma = self.sigma[node] * np.exp((rng.random(size) - 0.5) * self.log_sigma_step)
+        # A cell cut by the edge of the support (ξ > -σ / max excess) keeps its node.
+        outside = 1.0 + xi * self.max_excess / sigma <= 0
+        xi = np.where(outside, self.xi[node], xi)
+        sigma = np.where(outside, self.sigma[node], sigma)
+        return xi, sigma
 
 
-def _log_posterior(excess, xi, log_sigma, xi_log_prior, sigma_log_prior):
-    """Unnormalised log posterior of (ξ, log σ) on a grid (σ's Jacobian included)."""
-    sigma = np.exp(log_sigma)
-    log_lik = np.zeros(np.broadcast_shapes(xi.shape, sigma.shape))
-    for block in np.array_split(excess, max(1, excess.size // 512)):
-        log_lik = log_lik + gpd_logpdf(block, xi[..., None], sigma[..., None]).sum(axis=-1)
-    return xi_log_prior(xi) + sigma_log_prior(sigma) + log_sigma + log_lik
+def _log_lik_matrix(excess, xi, sigma) -> np.ndarray:
+    """GPD log density of each excess (rows) at each grid node (columns)."""
+    return gpd_logpdf(excess[:, None], xi[None, :], sigma[None, :])
 
 
 def gpd_posterior_grid(
@@ -100,19 +120,20 @@ def gpd_posterior_grid(
     sigma_log_prior: Callable[[np.ndarray], np.ndarray],
     *,
     points: int = GRID_POINTS,
-    xi_range: tuple[float, float] = (-0.999, 3.0),
+    xi_range: tuple[float, float] = (-0.999, 4.0),
+    return_log_lik: bool = False,
 ):
     """The GPD posterior of excesses over one threshold, on a grid over (ξ, log σ).
 
-    A first coarse pass finds where the log posterior is within ``GRID_SPAN`` of its
-    maximum; the returned grid of ``points x points`` covers that box with a margin.
+    A coarse pass finds where the log posterior is within ``GRID_SPAN`` of its maximum;
+    the returned ``points x points`` grid covers that box with a margin of one coarse
+    cell. ``xi_range`` bounds the search (ξ >= 4 has no finite moment of order 1/4 and
+    never carries posterior mass with a GPD likelihood of more than a handful of points).
 
     Returns
     -------
-    xi, sigma : ndarray, shape (points * points,)
-        Grid nodes.
-    log_weight : ndarray
-        Normalised log posterior mass of each node (``-inf`` outside the support).
+    GridPosterior
+        (and the ``(n_excess, points**2)`` log-likelihood matrix with ``return_log_lik``).
 
     Examples
     --------
@@ -120,31 +141,49 @@ def gpd_posterior_grid(
     >>> from scipy import stats
     >>> excess = stats.genpareto(0.2, scale=2.0).rvs(400, random_state=1)
     >>> flat = lambda v: np.zeros_like(v)
-    >>> xi, sigma, log_weight = gpd_posterior_grid(excess, flat, lambda s: -np.log(s))
-    >>> bool(abs(np.sum(np.exp(log_weight) * xi) - stats.genpareto.fit(excess, floc=0)[0]) < 0.05)
+    >>> grid = gpd_posterior_grid(excess, flat, lambda s: -np.log(s))
+    >>> xi_mle = stats.genpareto.fit(excess, floc=0)[0]
+    >>> bool(abs(np.sum(np.exp(grid.log_weight) * grid.xi) - xi_mle) < 0.05)
     True
     """
     excess = np.sort(np.asarray(excess, dtype=float))
+    max_excess = float(excess[-1]) if excess.size else 0.0
     scale = float(np.median(excess)) / np.log(2.0) if excess.size else 1.0
-    coarse = max(30, points // 2)
-    xi_nodes = np.linspace(*xi_range, coarse)
-    log_sigma_nodes = np.linspace(np.log(scale) - 5.0, np.log(scale) + 5.0, coarse)
-    for _ in range(2):  # coarse pass, then the grid where the posterior lives
+    def tabulate(xi_nodes, log_sigma_nodes):
         xi_grid, log_sigma_grid = np.meshgrid(xi_nodes, log_sigma_nodes, indexing="ij")
-        log_post = _log_posterior(excess, xi_grid, log_sigma_grid, xi_log_prior, sigma_log_prior)
+        xi, log_sigma = xi_grid.ravel(), log_sigma_grid.ravel()
+        log_lik = _log_lik_matrix(excess, xi, np.exp(log_sigma))
+        log_post = xi_log_prior(xi) + sigma_log_prior(np.exp(log_sigma)) + log_sigma + log_lik.sum(axis=0)
+        log_post = np.where(np.isnan(log_post), -np.inf, log_post)
         if not np.isfinite(log_post).any():
             raise ValueError("The GPD posterior is zero everywhere on the grid; check the priors.")
-        keep = log_post > log_post.max() - GRID_SPAN
-        xi_step = xi_nodes[1] - xi_nodes[0]
-        sigma_step = log_sigma_nodes[1] - log_sigma_nodes[0]
-        xi_low = max(xi_grid[keep].min() - xi_step, xi_range[0])
-        xi_nodes = np.linspace(xi_low, xi_grid[keep].max() + xi_step, points)
-        log_sigma_nodes = np.linspace(
-            log_sigma_grid[keep].min() - sigma_step, log_sigma_grid[keep].max() + sigma_step, points
-        )
-    xi_grid, log_sigma_grid = np.meshgrid(xi_nodes, log_sigma_nodes, indexing="ij")
-    log_post = _log_posterior(excess, xi_grid, log_sigma_grid, xi_log_prior, sigma_log_prior).ravel()
-    return xi_grid.ravel(), np.exp(log_sigma_grid.ravel()), log_post - special.logsumexp(log_post)
+        return xi, log_sigma, log_lik, log_post
+
+    # Coarse pass over a wide box, then the fine grid where the posterior lives.
+    coarse = max(30, points // 2)
+    xi_nodes = np.linspace(*xi_range, coarse)
+    log_sigma_nodes = np.linspace(np.log(scale) - 6.0, np.log(scale) + 6.0, coarse)
+    xi, log_sigma, _, log_post = tabulate(xi_nodes, log_sigma_nodes)
+    keep = log_post > log_post.max() - GRID_SPAN
+    xi_step = xi_nodes[1] - xi_nodes[0]
+    sigma_step = log_sigma_nodes[1] - log_sigma_nodes[0]
+    xi_low = max(xi[keep].min() - xi_step, xi_range[0])
+    xi_high = min(xi[keep].max() + xi_step, xi_range[1])
+    xi_nodes = np.linspace(xi_low, xi_high, points)
+    log_sigma_nodes = np.linspace(
+        log_sigma[keep].min() - sigma_step, log_sigma[keep].max() + sigma_step, points
+    )
+    xi, log_sigma, log_lik, log_post = tabulate(xi_nodes, log_sigma_nodes)
+    log_weight = log_post - special.logsumexp(log_post)
+    grid = GridPosterior(
+        xi,
+        np.exp(log_sigma),
+        log_weight,
+        float(xi_nodes[1] - xi_nodes[0]),
+        float(log_sigma_nodes[1] - log_sigma_nodes[0]),
+        max_excess,
+    )
+    return (grid, log_lik) if return_log_lik else grid
 
 
 def candidate_scores(
@@ -159,7 +198,7 @@ def candidate_scores(
     log_prior: np.ndarray,
     *,
     points: int = GRID_POINTS,
-) -> CandidateScores:
+) -> tuple[CandidateScores, list[GridPosterior]]:
     """Exact leave-one-out scores of the candidate thresholds of one tail.
 
     Parameters
@@ -178,10 +217,14 @@ def candidate_scores(
     log_prior : ndarray
         Log prior probability of each candidate.
 
+    Returns
+    -------
+    (CandidateScores, list of GridPosterior)
+        The scores and weights, and each candidate's GPD posterior on its grid.
+
     Examples
     --------
-    Exact GPD data: every candidate is valid and the innermost, with the most data,
-    predicts best.
+    Three candidates for the excesses of exact GPD data:
 
     >>> import numpy as np
     >>> from scipy import stats
@@ -189,50 +232,49 @@ def candidate_scores(
     >>> offsets = np.array([0.0, 1.5, 3.0])
     >>> start = np.searchsorted(x, offsets, side="right")
     >>> flat = lambda v: np.zeros_like(v)
-    >>> result = candidate_scores(x, offsets, start, 1500, np.ones(3), np.ones(3),
-    ...                           flat, [lambda s: -np.log(s)] * 3, np.log(np.ones(3) / 3))
-    >>> bool(result.log_weight[0] > result.log_weight[-1])
-    True
+    >>> scores, grids = candidate_scores(x, offsets, start, 1500, np.ones(3), np.ones(3),
+    ...                                  flat, [lambda s: -np.log(s)] * 3, np.log(np.ones(3) / 3))
+    >>> weights = np.exp(scores.log_weight)
+    >>> weights.shape, bool(np.isclose(weights.sum(), 1.0)), len(grids)
+    ((3,), True, 3)
     """
     excess = np.asarray(excess, dtype=float)
     offsets = np.asarray(offsets, dtype=float)
     validation = float(offsets[-1])
     n_candidates = offsets.size
     pointwise = np.empty((n_candidates, n_total))
+    grids = []
     for j in range(n_candidates):
         beyond = excess[int(start[j]) :] - offsets[j]
         n_beyond = beyond.size
-        xi, sigma, log_weight = gpd_posterior_grid(beyond, xi_log_prior, sigma_log_priors[j], points=points)
+        grid, log_lik = gpd_posterior_grid(
+            beyond, xi_log_prior, sigma_log_priors[j], points=points, return_log_lik=True
+        )
+        grids.append(grid)
         a = float(tail_concentration[j]) + n_beyond
         b = float(rest_concentration[j]) + n_total - n_beyond
         # P(X > v | θ) relative to P(X > u_j): the GPD survival of the validation offset.
-        log_sf_v = gpd_logsf(validation - offsets[j], xi, sigma)
+        log_sf_v = gpd_logsf(validation - offsets[j], grid.xi, grid.sigma)
         scores = np.empty(n_total)
         # Observations not beyond u_j do not inform (ξ, σ): only p's Beta loses one failure.
         p_mean = a / (a + b - 1.0)
-        sf_v = np.exp(special.logsumexp(log_weight + log_sf_v))
+        sf_v = np.exp(special.logsumexp(grid.log_weight + log_sf_v))
         scores[: n_total - n_beyond] = np.log1p(-p_mean * sf_v)
         # Exceedances: remove each one's log-likelihood from the grid posterior, exactly.
         p_mean = (a - 1.0) / (a + b - 1.0)
-        out = n_total - n_beyond
-        for block in np.array_split(np.arange(n_beyond), max(1, n_beyond // 256)):
-            if block.size == 0:
-                continue
-            log_lik = gpd_logpdf(beyond[block, None], xi[None, :], sigma[None, :])
-            finite = np.isfinite(log_weight)[None, :] & np.isfinite(log_lik)
-            loo = np.where(finite, log_weight[None, :] - np.where(finite, log_lik, 0.0), -np.inf)
-            loo = loo - special.logsumexp(loo, axis=1, keepdims=True)
-            below_v = beyond[block] + offsets[j] <= validation
-            value = np.empty(block.size)
-            if below_v.any():
-                sf = np.exp(special.logsumexp(loo[below_v] + log_sf_v[None, :], axis=1))
-                value[below_v] = np.log1p(-p_mean * sf)
-            if (~below_v).any():
-                above = ~below_v
-                log_lik_above = np.where(finite[above], log_lik[above], -np.inf)
-                density = special.logsumexp(loo[above] + log_lik_above, axis=1)
-                value[above] = np.log(p_mean) + density
-            scores[out + block] = value
+        finite = np.isfinite(grid.log_weight)[None, :] & np.isfinite(log_lik)
+        loo = np.where(finite, grid.log_weight[None, :] - np.where(finite, log_lik, 0.0), -np.inf)
+        loo = loo - special.logsumexp(loo, axis=1, keepdims=True)
+        below_v = beyond + offsets[j] <= validation
+        value = np.empty(n_beyond)
+        if below_v.any():
+            sf = np.exp(special.logsumexp(loo[below_v] + log_sf_v[None, :], axis=1))
+            value[below_v] = np.log1p(-p_mean * sf)
+        above = ~below_v
+        if above.any():
+            log_lik_above = np.where(finite[above], log_lik[above], -np.inf)
+            value[above] = np.log(p_mean) + special.logsumexp(loo[above] + log_lik_above, axis=1)
+        scores[n_total - n_beyond :] = value
         pointwise[j] = scores
     total = pointwise.sum(axis=1)
     best = int(np.argmax(total))
@@ -240,4 +282,4 @@ def candidate_scores(
     score_se = np.sqrt(n_total) * differences.std(axis=1)
     log_w = np.asarray(log_prior, dtype=float) + total
     log_w = log_w - special.logsumexp(log_w)
-    return CandidateScores(total, score_se, log_w, validation)
+    return CandidateScores(total, score_se, log_w, validation), grids
