@@ -598,8 +598,9 @@ class SBPFit:
         posterior = self.idata["posterior"]
         for side in self._sides():
             names += [f"{side}_xi", f"{side}_sigma_ref", f"{side}_sigma", f"{side}_tail_prob"]
-        for side in self._sides():
-            # Cross-validation weights: the sampled per-candidate GPD parameters themselves.
+        sampled_by_nuts = self.config.get("sampler") not in ("quadrature", "exact")
+        for side in self._sides() if sampled_by_nuts else ():
+            # Per-candidate NUTS draws: the sampled GPD parameters themselves.
             names += [
                 name
                 for name in (f"{side}_xi_by_candidate", f"{side}_sigma_by_candidate")

@@ -122,7 +122,8 @@ def _scipy_lower_quantiles(fit, probs):
 @pytest.mark.parametrize("fixture", ["danish_fixed_fit", "danish_default_fit", "student_t_fit"])
 def test_upper_tail_quantiles_match_scipy_genpareto(fixture, request):
     fit = request.getfixturevalue(fixture)
-    probs = [0.99, 0.999, 0.9999]
+    # Beyond every draw's threshold: the outermost candidate leaves ~1.4% of the data above it.
+    probs = [0.995, 0.999, 0.9999]
     table = report.tail_quantiles(fit, probs)
     per_draw = _scipy_upper_quantiles(fit, probs)
     _assert_summary_matches(table, per_draw)
@@ -132,7 +133,7 @@ def test_upper_tail_quantiles_match_scipy_genpareto(fixture, request):
 
 
 def test_lower_tail_quantiles_match_scipy_genpareto(student_t_fit):
-    probs = [0.0001, 0.001, 0.01]
+    probs = [0.0001, 0.001, 0.005]
     table = report.tail_quantiles(student_t_fit, probs)
     _assert_summary_matches(table, _scipy_lower_quantiles(student_t_fit, probs))
     assert (table["tail"] == "lower").all()
@@ -282,7 +283,8 @@ def test_score_keeps_series_index_and_far_values_are_unusual(student_t_fit):
         row = table.loc[name]
         assert row["tail_probability_lower"] <= row["tail_probability"] <= row["tail_probability_upper"]
     # Far in the upper tail the survival side keeps precision: 1 - pit is not rounded to 0.
-    far = report.score(student_t_fit, [1e6])
+    # (1e9: far enough that even the heaviest posterior draws of ξ give survival < 1e-12.)
+    far = report.score(student_t_fit, [1e9])
     assert 0 < far["tail_probability"].iloc[0] < 1e-12
 
 
