@@ -885,11 +885,15 @@ class SBPFit:
 
         return report.expected_shortfall(self, levels, tail=tail, ci_prob=ci_prob, ci_kind=ci_kind)
 
-    def threshold_posterior(self):
-        """Posterior over the candidate thresholds (see :func:`sbp_bayes.report.threshold_posterior`)."""
+    def threshold_weights(self):
+        """Weight of each candidate threshold (see :func:`sbp_bayes.report.threshold_weights`)."""
         from sbp_bayes import report
 
-        return report.threshold_posterior(self)
+        return report.threshold_weights(self)
+
+    def threshold_posterior(self):
+        """The same table as :meth:`threshold_weights` (its historical name)."""
+        return self.threshold_weights()
 
     def tail_shape_posterior(self, *, ci_prob=0.95, ci_kind="eti"):
         """Posterior of the tail shapes (see :func:`sbp_bayes.report.tail_shape_posterior`)."""

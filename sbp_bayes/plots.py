@@ -675,12 +675,13 @@ def _threshold_prior(fit, side: str, n_candidates: int) -> np.ndarray:
 
 
 def plot_threshold_posterior(fit, *, ax=None) -> Figure:
-    """Posterior probability of each candidate threshold, per tail, with its prior.
+    """Weight of each candidate threshold, per tail, with its prior.
 
-    The posterior probability of candidate ``m`` is Rao-Blackwellised: the mean over
-    draws of the per-draw conditional probability ``exp(<side>_threshold_logprob)``
-    (exact given each draw's GPD parameters), which is smoother than counting the
-    drawn thresholds. A fixed threshold shows one bar of probability 1.
+    The weights are those of :func:`sbp_bayes.report.threshold_weights`: cross-validation
+    weights by default, or the Rao-Blackwellised posterior probabilities of a fit with
+    ``threshold_weights="posterior"`` (the mean over draws of the per-draw conditional
+    probability ``exp(<side>_threshold_logprob)``). The legend says which. A fixed
+    threshold shows one bar of probability 1.
 
     Parameters
     ----------
@@ -709,7 +710,9 @@ def plot_threshold_posterior(fit, *, ax=None) -> Figure:
             candidates = np.unique(posterior[f"{side}_threshold"].values)
             posterior_prob = prior_prob = np.ones(1)
         position = np.arange(candidates.size)
-        ax.bar(position - 0.2, posterior_prob, width=0.4, color=_POSTERIOR_COLOUR, label="posterior")
+        kind = (fit.config.get("family_info") or {}).get("threshold_weights", "posterior")
+        label = "cross-validation weight" if kind == "cross_validation" else "posterior"
+        ax.bar(position - 0.2, posterior_prob, width=0.4, color=_POSTERIOR_COLOUR, label=label)
         ax.bar(
             position + 0.2,
             prior_prob,
@@ -723,7 +726,7 @@ def plot_threshold_posterior(fit, *, ax=None) -> Figure:
         ax.set_xlabel(_value_label(fit, f"candidate {side} threshold"))
         ax.set_ylabel("probability")
         ax.set_ylim(0, 1.05 * max(posterior_prob.max(), prior_prob.max()))
-        ax.set_title(_title(fit, f"{side} threshold, posterior vs prior"))
+        ax.set_title(_title(fit, f"{side} threshold, {label} vs prior"))
         ax.legend(fontsize="small", loc="upper right")
     return fig
 

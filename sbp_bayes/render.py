@@ -498,8 +498,28 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
             lambda: fit.expected_shortfall(list(report.es_levels), tail=tail, **options),
         )
     fixed = all(fit._threshold_is_fixed(side) for side in sides)
+    threshold_warnings = []
     if sides and not fixed:
-        doc.table("threshold_posterior", "Threshold posterior", fit.threshold_posterior)
+        try:
+            weights = fit.threshold_weights()
+            threshold_warnings = list(weights.attrs.get("warnings", []))
+        except Exception:  # the table below reports the failure
+            weights = None
+        kind = weights.attrs.get("weights", "posterior") if weights is not None else "posterior"
+        doc.table(
+            "threshold_weights",
+            f"Threshold weights ({kind})",
+            (lambda: weights) if weights is not None else fit.threshold_weights,
+        )
+        if kind == "cross-validation":
+            doc.paragraph(
+                "Each candidate threshold's GPD is fitted on its own exceedances; the weights are "
+                "proportional to exp(cv_score), the exact leave-one-out log predictive of every "
+                "observation relative to the outermost candidate. The answers above average over "
+                "the candidates with these weights."
+            )
+        for text in threshold_warnings:
+            doc.paragraph(f"**Warning:** {text}")
     if sides:  # families without GPD tails (normal, student_t, binned) have no tail shape
         doc.table("tail_shape", "Tail shape ξ", lambda: fit.tail_shape_posterior(**options))
     if report.score:
@@ -518,7 +538,7 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
         lambda p: p.plot_return_levels(fit, observations_per_period=per_period, tail=tail, **band),
     )
     if sides and not fixed:
-        doc.figure("threshold_posterior", "Threshold posterior", lambda p: p.plot_threshold_posterior(fit))
+        doc.figure("threshold_weights", "Threshold weights", lambda p: p.plot_threshold_posterior(fit))
     if sides:
         doc.figure("tail_shape", "Tail shape posterior", lambda p: p.plot_tail_shape(fit))
     if config.get("sampler") != "exact":  # exact conjugate draws (binned) have no chains to trace
@@ -538,6 +558,7 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
     status = []
     if verdict is not None:
         status.append(f"**Diagnostics {verdict}.**")
+    status += [f"**Threshold warning:** {text}" for text in threshold_warnings]
     if doc.problems:
         names = [problem.split(":")[0] for problem in doc.problems]
         listed = "; ".join(names[:4]) + ("; ..." if len(names) > 4 else "")

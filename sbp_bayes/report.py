@@ -61,6 +61,7 @@ __all__ = [
     # parameters
     "tail_shape_posterior",
     "threshold_posterior",
+    "threshold_weights",
 ]
 
 CI_KINDS = ("eti", "hdi")
@@ -745,8 +746,21 @@ def expected_shortfall(
 # ----------------------------------------------------------------------------- parameters
 
 
-def threshold_posterior(fit) -> pd.DataFrame:
-    """Posterior probability of each candidate threshold, per tail.
+#: A candidate at either end of the range carrying more than this share of the weight
+#: (and more than twice a uniform share) is reported: the range may not contain the best threshold.
+EDGE_WEIGHT_WARNING = 0.4
+
+
+def threshold_weights(fit) -> pd.DataFrame:
+    """Weight of each candidate threshold, per tail, and how it was obtained.
+
+    The answers of a fit average over the candidate thresholds with these weights. By
+    default (``threshold_weights="cross_validation"`` in :func:`sbp_bayes.fit`) they are
+    cross-validation weights: proportional to the prior times ``exp(cv_score)``, the sum
+    of every observation's exact leave-one-out log predictive relative to the outermost
+    candidate (:mod:`sbp_bayes.threshold_selection`). With
+    ``threshold_weights="posterior"`` they are the posterior probabilities of the
+    marginalised model. ``table.attrs["weights"]`` says which.
 
     Returns
     -------
@@ -760,26 +774,26 @@ def threshold_posterior(fit) -> pd.DataFrame:
           lower);
         - ``prior``: its prior probability (uniform unless the fit was given
           ``threshold_priors``);
-        - ``posterior``: Rao-Blackwellised posterior probability, the mean over draws of
-          the candidate's conditional probability given the draw's tail parameters
-          (``exp(*_threshold_logprob)``). It sums to 1 per tail and has less Monte
-          Carlo error than counting draws;
-        - ``draw_frequency``: the fraction of draws whose sampled threshold is this one
-          (equal to ``posterior`` up to Monte Carlo error).
+        - ``weight``: the cross-validation weight, or the Rao-Blackwellised posterior
+          probability (the mean over draws of the candidate's conditional probability
+          given the draw's tail parameters, ``exp(*_threshold_logprob)``); it sums to 1
+          per tail;
+        - ``draw_frequency``: the fraction of draws whose threshold is this one (equal
+          to ``weight`` up to Monte Carlo error);
+        - ``cv_score`` and ``cv_score_se``: the leave-one-out score and the standard
+          error of its difference from the best candidate's (NaN for posterior weights).
 
-        A fixed threshold gives one row with posterior 1.
+        A fixed threshold gives one row with weight 1. ``attrs["warnings"]`` lists, in
+        words, any weight piled on an end of the candidate range, with what to do.
 
     Examples
     --------
     >>> import sbp_bayes
-    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper")  # doctest: +SKIP
-    >>> table = fit.threshold_posterior()  # doctest: +SKIP
-    >>> table[["threshold", "exceedances", "posterior"]].head(3).round(3)  # doctest: +SKIP
-                     threshold  exceedances  posterior
-    tail  candidate
-    upper 0              3.489          433      0.668
-          1              4.286          322      0.268
-          2              5.237          239      0.008
+    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
+    ...                     draws=200, chains=2, random_seed=1, progressbar=False)
+    >>> table = fit.threshold_weights()
+    >>> table.attrs["weights"], len(table), bool(abs(table["weight"].sum() - 1) < 1e-9)
+    ('cross-validation', 10, True)
     """
     from sbp_bayes.model import threshold_log_prior
 
@@ -788,7 +802,9 @@ def threshold_posterior(fit) -> pd.DataFrame:
     post = fit.idata["posterior"]
     data = np.asarray(fit.data.values, dtype=float)
     priors = fit.config.get("threshold_priors") or {}
-    frames = []
+    kind = (fit.config.get("family_info") or {}).get("threshold_weights", "posterior")
+    cv = fit.idata["threshold_weights"].to_dataset() if "threshold_weights" in fit.idata.children else None
+    frames, warnings_ = [], []
     for side in fit._sides():
         if f"{side}_threshold_logprob" in post:
             thresholds = fit.design.lower_thresholds if side == "lower" else fit.design.upper_thresholds
@@ -804,6 +820,8 @@ def threshold_posterior(fit) -> pd.DataFrame:
             exceedances = (data[:, None] > thresholds).sum(axis=0)
         else:
             exceedances = (data[:, None] < thresholds).sum(axis=0)
+        has_cv = cv is not None and f"{side}_cv_score" in cv
+        weight = np.exp(logprob).mean(axis=0)
         frames.append(
             pd.DataFrame(
                 {
@@ -812,20 +830,61 @@ def threshold_posterior(fit) -> pd.DataFrame:
                     "threshold": thresholds,
                     "exceedances": exceedances.astype(np.int64),
                     "prior": np.exp(threshold_log_prior(priors.get(side), n_candidates, side)),
-                    "posterior": np.exp(logprob).mean(axis=0),
+                    "weight": weight,
                     "draw_frequency": np.bincount(chosen, minlength=n_candidates) / chosen.size,
+                    "cv_score": cv[f"{side}_cv_score"].values if has_cv else np.nan,
+                    "cv_score_se": cv[f"{side}_cv_score_se"].values if has_cv else np.nan,
                 }
             )
         )
+        warnings_ += _edge_warnings(side, thresholds, weight, exceedances)
     frame = pd.concat(frames, ignore_index=True).set_index(["tail", "candidate"])
+    label = {"cross_validation": "cross-validation", "fixed": "fixed"}.get(kind, "posterior")
     frame.attrs.update(
         {
-            "quantity": "posterior probability of each candidate threshold",
+            "quantity": f"{label} weight of each candidate threshold",
+            "weights": label,
             "units": fit.data.attrs.get("units"),
             "n_draws": int(fit.n_draws),
+            "warnings": warnings_,
         }
     )
     return frame
+
+
+def _edge_warnings(side: str, thresholds, weight, exceedances) -> list[str]:
+    """Say when the weight piles on an end of the candidate range, and what to do."""
+    if weight.size < 3:
+        return []
+    messages = []
+    uniform = 1.0 / weight.size
+    inner, outer = (0, -1) if side == "upper" else (-1, 0)
+    for end, where, advice in (
+        (
+            inner,
+            "innermost",
+            "the GPD may hold from further in: add candidates with more exceedances "
+            "(raise tail_fraction / max_tail_points, or pass the candidates explicitly)",
+        ),
+        (
+            outer,
+            "outermost",
+            "the GPD may only hold further out: add candidates with fewer exceedances "
+            "(lower min_tail_points, or pass the candidates explicitly), and read the tail "
+            "answers as resting on few points",
+        ),
+    ):
+        share = float(weight[end])
+        if share > EDGE_WEIGHT_WARNING and share > 2 * uniform:
+            messages.append(
+                f"{share:.0%} of the {side} threshold weight is on the {where} candidate "
+                f"({float(thresholds[end]):.4g}, {int(exceedances[end])} exceedances): {advice}."
+            )
+    return messages
+
+
+#: The historical name of :func:`threshold_weights` (the table is the same).
+threshold_posterior = threshold_weights
 
 
 def tail_shape_posterior(fit, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:

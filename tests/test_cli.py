@@ -64,7 +64,7 @@ FIGURES = [
     "qq",
     "pp",
     "return_levels",
-    "threshold_posterior",
+    "threshold_weights",
     "tail_shape",
     "trace",
 ]
@@ -77,7 +77,7 @@ TABLES = [
     "quantiles",
     "value_at_risk",
     "expected_shortfall",
-    "threshold_posterior",
+    "threshold_weights",
     "tail_shape",
     "score",
 ]

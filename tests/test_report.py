@@ -370,7 +370,7 @@ def test_threshold_posterior_sums_to_one_and_matches_draw_frequencies(danish_def
         table = report.threshold_posterior(fit)
         assert sorted(table.index.get_level_values("tail").unique()) == sorted(fit._sides())
         for side, rows in table.groupby(level="tail"):
-            assert rows["posterior"].sum() == pytest.approx(1.0)
+            assert rows["weight"].sum() == pytest.approx(1.0)
             assert rows["prior"].sum() == pytest.approx(1.0)
             assert rows["draw_frequency"].sum() == pytest.approx(1.0)
             np.testing.assert_allclose(rows["prior"], 1 / len(rows))
@@ -378,7 +378,7 @@ def test_threshold_posterior_sums_to_one_and_matches_draw_frequencies(danish_def
             # the stored probabilities, so frequency - posterior has this exact variance.
             probs = np.exp(_draws(fit, f"{side}_threshold_logprob"))
             sd = np.sqrt((probs * (1 - probs)).mean(axis=0) / probs.shape[0])
-            gap = np.abs(rows["draw_frequency"].to_numpy() - rows["posterior"].to_numpy())
+            gap = np.abs(rows["draw_frequency"].to_numpy() - rows["weight"].to_numpy())
             assert np.all(gap <= 5 * sd + 1e-12), (side, gap, sd)
             thresholds = fit.design.lower_thresholds if side == "lower" else fit.design.upper_thresholds
             np.testing.assert_array_equal(rows["threshold"], thresholds)
@@ -397,7 +397,7 @@ def test_fixed_threshold_has_one_candidate_with_posterior_one(fixture, threshold
     row = table.loc[("upper", 0)]
     assert row["threshold"] == threshold
     assert row["exceedances"] == exceedances
-    assert row["prior"] == row["posterior"] == row["draw_frequency"] == 1.0
+    assert row["prior"] == row["weight"] == row["draw_frequency"] == 1.0
 
 
 def test_threshold_posterior_reports_a_user_prior(danish_default_fit):
@@ -575,10 +575,22 @@ def test_table_structure(danish_fixed_fit, name):
 def test_threshold_posterior_structure(danish_default_fit):
     table = report.threshold_posterior(danish_default_fit)
     assert table.index.names == ["tail", "candidate"]
-    assert table.columns.tolist() == ["threshold", "exceedances", "prior", "posterior", "draw_frequency"]
+    assert table.columns.tolist() == [
+        "threshold",
+        "exceedances",
+        "prior",
+        "weight",
+        "draw_frequency",
+        "cv_score",
+        "cv_score_se",
+    ]
+    assert table.attrs["weights"] == "cross-validation"  # the default fit's weights, named as such
     assert table["exceedances"].dtype.kind == "i"
-    for column in ("threshold", "prior", "posterior", "draw_frequency"):
+    for column in ("threshold", "prior", "weight", "draw_frequency", "cv_score", "cv_score_se"):
         assert table[column].dtype.kind == "f"
+    # The weights are prior x exp(cv_score), normalised.
+    expected = table["prior"] * np.exp(table["cv_score"] - table["cv_score"].max())
+    np.testing.assert_allclose(table["weight"], expected / expected.sum(), rtol=1e-9)
 
 
 def test_fit_methods_delegate_to_report(student_t_fit):
@@ -590,6 +602,7 @@ def test_fit_methods_delegate_to_report(student_t_fit):
         (fit.value_at_risk([0.9], tail="lower"), report.value_at_risk(fit, [0.9], tail="lower")),
         (fit.expected_shortfall([0.9]), report.expected_shortfall(fit, [0.9])),
         (fit.threshold_posterior(), report.threshold_posterior(fit)),
+        (fit.threshold_weights(), report.threshold_weights(fit)),
         (fit.tail_shape_posterior(ci_prob=0.9), report.tail_shape_posterior(fit, ci_prob=0.9)),
         (fit.score([0.0], ci_kind="hdi"), report.score(fit, [0.0], ci_kind="hdi")),
     ]
