@@ -97,9 +97,12 @@ def one_replication(name: str, n: int, replication: int) -> list[dict]:
     rows = []
     for side in sides:
         levels = LEVELS[side]
-        table = fit.tail_quantiles(list(levels), ci_prob=INTERVAL)
-        weights = fit.threshold_posterior().loc[side]
-        methods = {"sbp_default": {lv: tuple(table.loc[lv, ["median", "lower", "upper"]]) for lv in levels}}
+        # The per-draw quantiles, summarised as fit.tail_quantiles() does (median and
+        # equal-tailed interval), without its predictive-mixture column.
+        distribution = fit.distribution()
+        bounds = [0.5, (1 - INTERVAL) / 2, (1 + INTERVAL) / 2]
+        methods = {"sbp_default": {lv: tuple(np.quantile(distribution.ppf(lv), bounds)) for lv in levels}}
+        weights = fit.threshold_weights().loc[side]
         for q in FIXED_QUANTILES:
             methods[f"fixed_{q:g}"] = fixed_threshold_quantiles(x, side, q, levels, rng)
         for method, values in methods.items():
@@ -119,8 +122,8 @@ def one_replication(name: str, n: int, replication: int) -> list[dict]:
                         "upper": hi,
                         "covered": bool(lo <= truth <= hi),
                         "abs_log_error": abs(np.log(mid / truth)) if mid / truth > 0 else np.inf,
-                        "weight_innermost": float(weights["posterior"].iloc[0]),
-                        "weight_outermost": float(weights["posterior"].iloc[-1]),
+                        "weight_innermost": float(weights["weight"].iloc[0]),
+                        "weight_outermost": float(weights["weight"].iloc[-1]),
                         "fit_seconds": seconds,
                     }
                 )

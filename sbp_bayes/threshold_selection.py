@@ -116,10 +116,12 @@ def _log_lik_matrix(excess, xi, sigma) -> np.ndarray:
     there) and whose excesses are positive; ``-inf`` beyond the support. The general
     :func:`sbp_bayes.stats.gpd_logpdf` agrees (tests/test_threshold_selection.py).
     """
+    value = np.multiply.outer(excess, xi / sigma)
     with np.errstate(invalid="ignore", divide="ignore"):
-        log1p = np.log1p(np.multiply.outer(excess, xi / sigma))
-        value = -np.log(sigma) - log1p * (1.0 + 1.0 / xi)
-    return np.where(np.isfinite(value), value, -np.inf)
+        np.log1p(value, out=value)  # in place: these matrices are the cost of a fit
+    value *= -(1.0 + 1.0 / xi)
+    value -= np.log(sigma)
+    return np.nan_to_num(value, copy=False, nan=-np.inf, posinf=-np.inf)
 
 
 def _logsumexp(values: np.ndarray, axis=None, keepdims: bool = False) -> np.ndarray:
@@ -285,20 +287,23 @@ def candidate_scores(
         p_mean = a / (a + b - 1.0)
         sf_v = np.exp(_logsumexp(grid.log_weight + log_sf_v))
         scores[: n_total - n_beyond] = np.log1p(-p_mean * sf_v)
-        # Exceedances: remove each one's log-likelihood from the grid posterior, exactly.
+        # Exceedances: remove each one's log-likelihood from the grid posterior, exactly. With
+        # w the posterior on the grid, the leave-one-out posterior is w / g(x_i) renormalised,
+        # so the leave-one-out density of x_i is 1 / Σ (w / g(x_i)) (no second sum), and
+        # P(X <= v) is a weighted mean of the grid's survival: one matrix product.
         p_mean = (a - 1.0) / (a + b - 1.0)
-        finite = np.isfinite(grid.log_weight)[None, :] & np.isfinite(log_lik)
-        loo = np.where(finite, grid.log_weight[None, :] - np.where(finite, log_lik, 0.0), -np.inf)
-        loo = loo - _logsumexp(loo, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            ratio = np.where(np.isfinite(log_lik), grid.log_weight[None, :] - log_lik, -np.inf)
+        top = ratio.max(axis=1, keepdims=True)
+        scaled = np.exp(ratio - top)
+        log_norm = np.log(scaled.sum(axis=1)) + top[:, 0]  # log Σ w / g(x_i)
         below_v = beyond + offsets[j] <= validation
         value = np.empty(n_beyond)
         if below_v.any():
-            sf = np.exp(_logsumexp(loo[below_v] + log_sf_v[None, :], axis=1))
+            sf = (scaled[below_v] @ np.exp(log_sf_v)) / scaled[below_v].sum(axis=1)
             value[below_v] = np.log1p(-p_mean * sf)
         above = ~below_v
-        if above.any():
-            log_lik_above = np.where(finite[above], log_lik[above], -np.inf)
-            value[above] = np.log(p_mean) + _logsumexp(loo[above] + log_lik_above, axis=1)
+        value[above] = np.log(p_mean) - log_norm[above]
         scores[n_total - n_beyond :] = value
         pointwise[j] = scores
     total = pointwise.sum(axis=1)
