@@ -216,21 +216,24 @@ class FrozenSplicedBinnedPareto:
         """``u_L = Q_B(lower_tail_prob)`` (the first edge when the lower tail is absent)."""
         if self.known_lower_threshold is not None:
             return self.known_lower_threshold
+        first_edge = np.broadcast_to(self.bin_edges[..., 0], self.batch_shape)
         if not self.has_lower_tail:
             # Q_B(0) is the first edge; taking it directly avoids rounding in the cumulative sums.
-            return np.broadcast_to(self.bin_edges[..., 0], self.batch_shape).copy()
-        return self._body_quantile(self.lower_tail_prob)
+            return first_edge.copy()
+        # A tail probability of 0 is no tail either: the body runs to the first edge.
+        return np.where(self.lower_tail_prob > 0, self._body_quantile(self.lower_tail_prob), first_edge)
 
     @property
     def upper_threshold(self) -> np.ndarray:
-        """``u_U = Q_B(1 - upper_tail_prob)`` (the last occupied edge when absent)."""
+        """``u_U = Q_B(1 - upper_tail_prob)`` (the last edge when the upper tail is absent)."""
         if self.known_upper_threshold is not None:
             return self.known_upper_threshold
+        last_edge = np.broadcast_to(self.bin_edges[..., -1], self.batch_shape)
         if not self.has_upper_tail:
             # The body runs to the last edge (empty last bins have density 0 anyway); Q_B(1)
             # computed from a sum of probabilities slightly above 1 could stop just short of it.
-            return np.broadcast_to(self.bin_edges[..., -1], self.batch_shape).copy()
-        return self._body_quantile(1.0 - self.upper_tail_prob)
+            return last_edge.copy()
+        return np.where(self.upper_tail_prob > 0, self._body_quantile(1.0 - self.upper_tail_prob), last_edge)
 
     def _regions(self, x):
         x = np.asarray(x, dtype=float)

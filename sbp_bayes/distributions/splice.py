@@ -9,7 +9,8 @@ Plain PyTensor functions of the canonical parameters (shared/REFERENCE.md §2):
   its own survival so that no ``1 - p`` cancellation eats small tail masses.
 
 A tail probability of exactly ``0`` removes that tail: its threshold is then the
-outermost edge (``Q_B(0) = e_0``, ``Q_B(1) = e_K``) and the density is 0 beyond it.
+outermost edge (``e_0`` or ``e_K``, even where an outer bin is empty) and the density
+is 0 beyond it.
 
 On the body, a value that sits exactly on the upper threshold takes the density of
 the bin that *ends* there (the body is closed at both thresholds), every other
@@ -37,9 +38,12 @@ __all__ = ["spliced_icdf", "spliced_logccdf", "spliced_logcdf", "spliced_logpdf"
 
 
 def thresholds(edges, probs, lower_tail_prob, upper_tail_prob):
-    """``(u_L, u_U) = (Q_B(a_L), Q_B(1 - a_U))``."""
-    lower = body_quantile(lower_tail_prob, edges, probs)
-    upper = body_quantile(1.0 - upper_tail_prob, edges, probs)
+    """``(u_L, u_U) = (Q_B(a_L), Q_B(1 - a_U))``; without a tail (probability 0) the
+    outermost edge on that side, so the body runs to its first / last edge."""
+    lower = pt.switch(pt.gt(lower_tail_prob, 0), body_quantile(lower_tail_prob, edges, probs), edges[..., 0])
+    upper = pt.switch(
+        pt.gt(upper_tail_prob, 0), body_quantile(1.0 - upper_tail_prob, edges, probs), edges[..., -1]
+    )
     return lower, upper
 
 
