@@ -247,9 +247,13 @@ class SplicedBinnedPareto(Continuous):
     between the body and a tail. On 1000 Student-t(3) points, a Dirichlet body over 30
     bins between the empirical 5 % / 95 % quantiles, a Dirichlet over
     :math:`(a_L, \text{body}, a_U)` and priors on :math:`\xi, \sigma` per tail,
-    ``pm.sample()`` with its defaults (4 chains × 1000 draws) reached max R-hat 1.00,
-    min bulk ESS above 1000 and no divergences (notebook ``07_your_own_model``).
-    Its GPD scales and tail masses may carry a value per observation (regressions).
+    ``pm.sample(chains=4)`` with its defaults (1000 tuning steps, 1000 draws) gave
+    max R-hat 1.002, min bulk ESS 4230, no divergences, 90 % intervals of both
+    :math:`\xi` covering 1/3, in 57 s including compilation on a shared 2-core machine
+    (notebook ``07_your_own_model``). Its GPD scales and tail masses may carry a value
+    per observation (regressions). A GPD with :math:`\xi < 0` ends at
+    :math:`\sigma / |\xi|`: truncate the prior of :math:`\xi` at
+    :math:`-\sigma / z_{\max}` (the largest excess) so that NUTS never meets that wall.
 
     The *canonical* parameterisation is exact and right for evaluating a fitted or
     known distribution, for fixed ``bin_probs`` and tail probabilities, and for
