@@ -24,6 +24,7 @@ from sbp_bayes.model import DataError, Design, build_model, make_design
 from sbp_bayes.pooled import PooledFit, fit_pooled
 from sbp_bayes.priors import Prior, PriorError
 from sbp_bayes.stats import FrozenSplicedBinnedPareto, sbp
+from sbp_bayes.threshold_prior import add_marginalized_threshold
 
 try:
     __version__ = version("sbp_bayes")
@@ -35,6 +36,7 @@ __all__ = [
     "FrozenSplicedBinnedPareto",
     "InvalidParameterError",
     "SplicedBinnedPareto",
+    "add_marginalized_threshold",
     "sbp",
     # fitting
     "DataError",

@@ -216,21 +216,24 @@ class FrozenSplicedBinnedPareto:
         """``u_L = Q_B(lower_tail_prob)`` (the first edge when the lower tail is absent)."""
         if self.known_lower_threshold is not None:
             return self.known_lower_threshold
+        first_edge = np.broadcast_to(self.bin_edges[..., 0], self.batch_shape)
         if not self.has_lower_tail:
             # Q_B(0) is the first edge; taking it directly avoids rounding in the cumulative sums.
-            return np.broadcast_to(self.bin_edges[..., 0], self.batch_shape).copy()
-        return self._body_quantile(self.lower_tail_prob)
+            return first_edge.copy()
+        # A tail probability of 0 is no tail either: the body runs to the first edge.
+        return np.where(self.lower_tail_prob > 0, self._body_quantile(self.lower_tail_prob), first_edge)
 
     @property
     def upper_threshold(self) -> np.ndarray:
-        """``u_U = Q_B(1 - upper_tail_prob)`` (the last occupied edge when absent)."""
+        """``u_U = Q_B(1 - upper_tail_prob)`` (the last edge when the upper tail is absent)."""
         if self.known_upper_threshold is not None:
             return self.known_upper_threshold
+        last_edge = np.broadcast_to(self.bin_edges[..., -1], self.batch_shape)
         if not self.has_upper_tail:
             # The body runs to the last edge (empty last bins have density 0 anyway); Q_B(1)
             # computed from a sum of probabilities slightly above 1 could stop just short of it.
-            return np.broadcast_to(self.bin_edges[..., -1], self.batch_shape).copy()
-        return self._body_quantile(1.0 - self.upper_tail_prob)
+            return last_edge.copy()
+        return np.where(self.upper_tail_prob > 0, self._body_quantile(1.0 - self.upper_tail_prob), last_edge)
 
     def _regions(self, x):
         x = np.asarray(x, dtype=float)
@@ -323,6 +326,9 @@ class FrozenSplicedBinnedPareto:
                 upper_surv, self.upper_xi, self.upper_sigma
             )
             body = self._body_quantile(np.clip(lower_prob, a_lower, 1.0 - a_upper))
+            # Q_B(a) is the threshold by definition; clipping keeps rounding in the cumulative
+            # sums (or an empty outer bin) from placing a body quantile beyond it.
+            body = np.clip(body, self.lower_threshold, self.upper_threshold)
         out = np.where(in_lower, lower, np.where(in_upper, upper, body))
         invalid = (lower_prob < 0) | (lower_prob > 1) | np.isnan(lower_prob)
         return np.where(invalid, np.nan, out)
@@ -546,21 +552,32 @@ _NON_EDGE_NAMES = ("bin_probs", *_SCALAR_NAMES)
 
 
 def sbp(
-    bin_edges,
-    bin_probs,
+    bin_edges=None,
+    bin_probs=None,
     lower_tail_prob=None,
     upper_tail_prob=None,
     lower_xi=None,
     lower_sigma=None,
     upper_xi=None,
     upper_sigma=None,
+    *,
+    body_edges=None,
 ) -> FrozenSplicedBinnedPareto:
     """Frozen spliced binned-Pareto distribution with numpy parameters.
 
     Parameters are those of :class:`sbp_bayes.SplicedBinnedPareto` (same names, same
-    meaning). Each may carry leading batch dimensions, e.g. one entry per posterior
-    draw. A tail whose three parameters are all ``None`` is absent (the body ends at
-    its outermost edge on that side); a tail that is present needs all three.
+    meaning), in either parameterisation: ``bin_edges=`` (canonical, thresholds are
+    body quantiles) or ``body_edges=`` (threshold-first: the first and last edge are
+    the thresholds and ``bin_probs`` the body's conditional bin probabilities). Each
+    may carry leading batch dimensions, e.g. one entry per posterior draw. A tail
+    whose three parameters are all ``None`` is absent (the body ends at its outermost
+    edge on that side); a tail that is present needs all three; a tail probability of
+    0 also means no tail.
+
+    The threshold-first distribution is returned as the canonical one it equals: the
+    body bins scaled by ``1 - a_L - a_U`` plus one bin of mass ``a_L`` below the first
+    edge and one of mass ``a_U`` above the last (each as wide as its neighbour), with
+    the thresholds recorded exactly (``known_lower_threshold``, ``known_upper_threshold``).
 
     Examples
     --------
@@ -577,7 +594,21 @@ def sbp(
     ...             upper_xi=np.linspace(0.1, 0.6, 4000), upper_sigma=0.5)
     >>> draws.sf(np.array([5.0, 10.0])[:, None]).shape
     (2, 4000)
+    >>> # Threshold-first, upper tail only: 90 % in the body [0, 2], 10 % above 2.
+    >>> upper_only = sbp(body_edges=[0.0, 1.0, 2.0], bin_probs=[0.5, 0.5],
+    ...                  upper_tail_prob=0.1, upper_xi=0.3, upper_sigma=1.0)
+    >>> float(upper_only.upper_threshold), round(float(upper_only.cdf(1.0)), 12), float(upper_only.pdf(-1.0))
+    (2.0, 0.45, 0.0)
     """
+    if body_edges is not None and bin_edges is not None:
+        raise InvalidParameterError(
+            "Pass either bin_edges= (canonical: thresholds are body quantiles) or body_edges= "
+            "(threshold-first: the first and last edge are the thresholds), not both."
+        )
+    edges_name = "body_edges" if body_edges is not None else "bin_edges"
+    edges = body_edges if body_edges is not None else bin_edges
+    if edges is None or bin_probs is None:
+        raise InvalidParameterError(f"sbp needs {edges_name} and bin_probs (one probability per bin).")
     tails = {}
     for side, prob, xi, sigma in (
         ("lower", lower_tail_prob, lower_xi, lower_sigma),
@@ -593,7 +624,7 @@ def sbp(
         tails[side] = not missing
     validate_parameters(
         {
-            "bin_edges": bin_edges,
+            edges_name: edges,
             "bin_probs": bin_probs,
             "lower_tail_prob": lower_tail_prob,
             "upper_tail_prob": upper_tail_prob,
@@ -607,15 +638,44 @@ def sbp(
     def as_float(value, absent):
         return np.asarray(absent if value is None else value, dtype=float)
 
-    return FrozenSplicedBinnedPareto(
-        as_float(bin_edges, None),
-        as_float(bin_probs, None),
+    scalars = [
         as_float(lower_tail_prob, 0.0),
         as_float(upper_tail_prob, 0.0),
         as_float(lower_xi, 0.0),
         as_float(lower_sigma, 1.0),
         as_float(upper_xi, 0.0),
         as_float(upper_sigma, 1.0),
+    ]
+    edges = as_float(edges, None)
+    probs = as_float(bin_probs, None)
+    known = {}
+    if body_edges is not None:
+        edges, probs, known = _canonical_from_threshold_first(edges, probs, scalars[0], scalars[1])
+    return FrozenSplicedBinnedPareto(
+        edges,
+        probs,
+        *scalars,
         has_lower_tail=tails["lower"],
         has_upper_tail=tails["upper"],
+        **known,
     )
+
+
+def _canonical_from_threshold_first(body_edges, body_probs, lower_tail_prob, upper_tail_prob):
+    """Canonical edges and probabilities equal to a threshold-first body, plus its exact thresholds."""
+    batch = np.broadcast_shapes(
+        body_edges.shape[:-1], body_probs.shape[:-1], lower_tail_prob.shape, upper_tail_prob.shape
+    )
+    edges = np.broadcast_to(body_edges, (*batch, body_edges.shape[-1]))
+    probs = np.broadcast_to(body_probs, (*batch, body_probs.shape[-1]))
+    a_lower = np.broadcast_to(lower_tail_prob, batch)[..., None]
+    a_upper = np.broadcast_to(upper_tail_prob, batch)[..., None]
+    first, last = edges[..., :1], edges[..., -1:]
+    # The outer bins hold the tail masses; their width only matters for where Q_B(a) lands,
+    # and with the thresholds recorded exactly it never matters at all.
+    below = first - (edges[..., 1:2] - first)
+    above = last + (last - edges[..., -2:-1])
+    canonical_edges = np.concatenate([below, edges, above], axis=-1)
+    canonical_probs = np.concatenate([a_lower, (1.0 - a_lower - a_upper) * probs, a_upper], axis=-1)
+    known = {"known_lower_threshold": first[..., 0].copy(), "known_upper_threshold": last[..., 0].copy()}
+    return canonical_edges, canonical_probs, known

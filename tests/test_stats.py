@@ -531,7 +531,7 @@ BAD_PARAMETERS = [
     ("bin_edges", {"bin_edges": [0.0, 2.0, 1.0, 3.0]}, ["bin_edges", "1.0", "2.0"]),
     ("bin_probs", {"bin_probs": [0.5, -0.1, 0.6]}, ["bin_probs", "-0.1"]),
     ("bin_probs", {"bin_probs": [0.5, 0.3, 0.3]}, ["bin_probs", "sum", "1.1"]),
-    ("lower_tail_prob", {"lower_tail_prob": 0.0}, ["lower_tail_prob", "0.0"]),
+    ("lower_tail_prob", {"lower_tail_prob": -0.01}, ["lower_tail_prob", "-0.01", "[0, 1)"]),
     ("upper_tail_prob", {"upper_tail_prob": 1.2}, ["upper_tail_prob", "1.2"]),
     ("upper_tail_prob", {"upper_tail_prob": -0.05}, ["upper_tail_prob", "-0.05"]),
     (

@@ -4,6 +4,8 @@ from sbp_bayes.distributions.spliced_binned_pareto import (
     PARAMETER_NAMES,
     SplicedBinnedPareto,
     SplicedBinnedParetoRV,
+    ThresholdSplicedBinnedPareto,
+    ThresholdSplicedBinnedParetoRV,
 )
 from sbp_bayes.distributions.validation import InvalidParameterError, validate_parameters
 
@@ -12,5 +14,7 @@ __all__ = [
     "InvalidParameterError",
     "SplicedBinnedPareto",
     "SplicedBinnedParetoRV",
+    "ThresholdSplicedBinnedPareto",
+    "ThresholdSplicedBinnedParetoRV",
     "validate_parameters",
 ]

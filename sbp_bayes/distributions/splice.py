@@ -8,6 +8,10 @@ Plain PyTensor functions of the canonical parameters (shared/REFERENCE.md §2):
 * CDF, survival and quantile built from the same pieces, each tail computed from
   its own survival so that no ``1 - p`` cancellation eats small tail masses.
 
+A tail probability of exactly ``0`` removes that tail: its threshold is then the
+outermost edge (``e_0`` or ``e_K``, even where an outer bin is empty) and the density
+is 0 beyond it.
+
 On the body, a value that sits exactly on the upper threshold takes the density of
 the bin that *ends* there (the body is closed at both thresholds), every other
 value the bin ``[e_k, e_{k+1})`` that contains it. The fitting likelihood in
@@ -28,14 +32,18 @@ from sbp_bayes.distributions.binned import (
     gather_bins,
 )
 from sbp_bayes.distributions.gpd import gpd_excess_from_survival, gpd_logpdf, gpd_logsf
+from sbp_bayes.distributions.threshold_first import log_tail_prob
 
 __all__ = ["spliced_icdf", "spliced_logccdf", "spliced_logcdf", "spliced_logpdf", "thresholds"]
 
 
 def thresholds(edges, probs, lower_tail_prob, upper_tail_prob):
-    """``(u_L, u_U) = (Q_B(a_L), Q_B(1 - a_U))``."""
-    lower = body_quantile(lower_tail_prob, edges, probs)
-    upper = body_quantile(1.0 - upper_tail_prob, edges, probs)
+    """``(u_L, u_U) = (Q_B(a_L), Q_B(1 - a_U))``; without a tail (probability 0) the
+    outermost edge on that side, so the body runs to its first / last edge."""
+    lower = pt.switch(pt.gt(lower_tail_prob, 0), body_quantile(lower_tail_prob, edges, probs), edges[..., 0])
+    upper = pt.switch(
+        pt.gt(upper_tail_prob, 0), body_quantile(1.0 - upper_tail_prob, edges, probs), edges[..., -1]
+    )
     return lower, upper
 
 
@@ -57,8 +65,8 @@ def spliced_logpdf(
     u_lower, u_upper = thresholds(edges, probs, lower_tail_prob, upper_tail_prob)
     below, above, lower_excess, upper_excess, body_value = _regions(value, u_lower, u_upper)
 
-    lower = pt.log(lower_tail_prob) + gpd_logpdf(lower_excess, lower_xi, lower_sigma)
-    upper = pt.log(upper_tail_prob) + gpd_logpdf(upper_excess, upper_xi, upper_sigma)
+    lower = log_tail_prob(lower_tail_prob) + gpd_logpdf(lower_excess, lower_xi, lower_sigma)
+    upper = log_tail_prob(upper_tail_prob) + gpd_logpdf(upper_excess, upper_xi, upper_sigma)
 
     # The body is closed at u_U: a value exactly there belongs to the bin ending at u_U.
     bin_ending_at_upper = count_sorted(edges[..., 1:-1], u_upper, strict=True)
@@ -79,8 +87,8 @@ def spliced_logcdf(
     u_lower, u_upper = thresholds(edges, probs, lower_tail_prob, upper_tail_prob)
     below, above, lower_excess, upper_excess, body_value = _regions(value, u_lower, u_upper)
 
-    lower = pt.log(lower_tail_prob) + gpd_logsf(lower_excess, lower_xi, lower_sigma)
-    upper = pt.log1mexp(pt.log(upper_tail_prob) + gpd_logsf(upper_excess, upper_xi, upper_sigma))
+    lower = log_tail_prob(lower_tail_prob) + gpd_logsf(lower_excess, lower_xi, lower_sigma)
+    upper = pt.log1mexp(log_tail_prob(upper_tail_prob) + gpd_logsf(upper_excess, upper_xi, upper_sigma))
     body = pt.log(body_cdf(body_value, edges, probs))
     return pt.switch(below, lower, pt.switch(above, upper, body))
 
@@ -92,8 +100,8 @@ def spliced_logccdf(
     u_lower, u_upper = thresholds(edges, probs, lower_tail_prob, upper_tail_prob)
     below, above, lower_excess, upper_excess, body_value = _regions(value, u_lower, u_upper)
 
-    lower = pt.log1mexp(pt.log(lower_tail_prob) + gpd_logsf(lower_excess, lower_xi, lower_sigma))
-    upper = pt.log(upper_tail_prob) + gpd_logsf(upper_excess, upper_xi, upper_sigma)
+    lower = pt.log1mexp(log_tail_prob(lower_tail_prob) + gpd_logsf(lower_excess, lower_xi, lower_sigma))
+    upper = log_tail_prob(upper_tail_prob) + gpd_logsf(upper_excess, upper_xi, upper_sigma)
     body = pt.log(body_sf(body_value, edges, probs))
     return pt.switch(below, lower, pt.switch(above, upper, body))
 
@@ -107,8 +115,11 @@ def spliced_icdf(
     in_lower = pt.lt(q, lower_tail_prob)
     in_upper = pt.gt(q, 1.0 - upper_tail_prob)
 
-    lower_survival = pt.switch(in_lower, q / lower_tail_prob, 1.0)
-    upper_survival = pt.switch(in_upper, (1.0 - q) / upper_tail_prob, 1.0)
+    # A tail probability of 0 (no tail) is never divided by: a safe 1 stands in.
+    safe_lower = pt.switch(pt.gt(lower_tail_prob, 0), lower_tail_prob, 1.0)
+    safe_upper = pt.switch(pt.gt(upper_tail_prob, 0), upper_tail_prob, 1.0)
+    lower_survival = pt.switch(in_lower, q / safe_lower, 1.0)
+    upper_survival = pt.switch(in_upper, (1.0 - q) / safe_upper, 1.0)
     lower = u_lower - gpd_excess_from_survival(lower_survival, lower_xi, lower_sigma)
     upper = u_upper + gpd_excess_from_survival(upper_survival, upper_xi, upper_sigma)
     body = body_quantile(pt.clip(q, lower_tail_prob, 1.0 - upper_tail_prob), edges, probs)

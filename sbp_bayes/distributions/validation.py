@@ -40,7 +40,9 @@ def validate_parameters(params: Mapping[str, object]) -> None:
     ``params`` maps the canonical names (``bin_edges``, ``bin_probs``,
     ``lower_tail_prob``, ``upper_tail_prob``, ``lower_xi``, ``lower_sigma``,
     ``upper_xi``, ``upper_sigma``) to numbers or arrays; names that are missing or
-    ``None`` are skipped (symbolic or absent).
+    ``None`` are skipped (symbolic or absent). ``body_edges`` (the threshold-first
+    parameterisation) is checked like ``bin_edges``. A tail probability of 0 is valid
+    (no tail on that side).
 
     Examples
     --------
@@ -57,15 +59,17 @@ def validate_parameters(params: Mapping[str, object]) -> None:
                 f"{name} contains NaN: {_describe(value, np.isnan(value))}. Pass finite numbers."
             )
 
-    edges = arrays.get("bin_edges")
+    edges_name = "body_edges" if arrays.get("body_edges") is not None else "bin_edges"
+    edges = arrays.get(edges_name)
     if edges is not None:
         if edges.ndim == 0 or edges.shape[-1] < 2:
             raise InvalidParameterError(
-                f"bin_edges needs at least two edges (one bin) along its last axis; got shape {edges.shape}."
+                f"{edges_name} needs at least two edges (one bin) along its last axis; "
+                f"got shape {edges.shape}."
             )
         if not np.isfinite(edges).all():
             raise InvalidParameterError(
-                f"bin_edges must be finite; got {_describe(edges, ~np.isfinite(edges))}. "
+                f"{edges_name} must be finite; got {_describe(edges, ~np.isfinite(edges))}. "
                 "The tails beyond the bins are the GPDs' job."
             )
         steps = np.diff(edges, axis=-1)
@@ -76,7 +80,7 @@ def validate_parameters(params: Mapping[str, object]) -> None:
             where = f" in batch entry {row}" if row else ""
             this_row = edges[row] if row else edges
             raise InvalidParameterError(
-                "bin_edges must be strictly increasing along the last axis"
+                f"{edges_name} must be strictly increasing along the last axis"
                 f"{where}; e_{j + 1} = {float(this_row[j + 1])!r} is not above "
                 f"e_{j} = {float(this_row[j])!r}."
             )
@@ -101,7 +105,7 @@ def validate_parameters(params: Mapping[str, object]) -> None:
 
     if edges is not None and probs is not None and edges.shape[-1] != probs.shape[-1] + 1:
         raise InvalidParameterError(
-            f"bin_edges has {edges.shape[-1]} edges along its last axis, so bin_probs needs "
+            f"{edges_name} has {edges.shape[-1]} edges along its last axis, so bin_probs needs "
             f"{edges.shape[-1] - 1} probabilities, but it has {probs.shape[-1]}."
         )
 
@@ -109,10 +113,10 @@ def validate_parameters(params: Mapping[str, object]) -> None:
         name = f"{side}_tail_prob"
         prob = arrays.get(name)
         if prob is not None:
-            bad = ~((prob > 0) & (prob < 1))
+            bad = ~((prob >= 0) & (prob < 1))
             if bad.any():
                 raise InvalidParameterError(
-                    f"{name} must lie strictly between 0 and 1; got {_describe(prob, bad)}."
+                    f"{name} must lie in [0, 1) (0 means no {side} tail); got {_describe(prob, bad)}."
                 )
         sigma_name = f"{side}_sigma"
         sigma = arrays.get(sigma_name)

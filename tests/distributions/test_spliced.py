@@ -701,7 +701,7 @@ BAD_PARAMETERS = [
     ("unsorted edges", {"bin_edges": np.array([0.0, 2.0, 1.0, 3.0])}, ["bin_edges", "1.0", "2.0"]),
     ("negative prob", {"bin_probs": np.array([0.5, -0.1, 0.6])}, ["bin_probs", "-0.1"]),
     ("probs sum", {"bin_probs": np.array([0.5, 0.3, 0.3])}, ["bin_probs", "sum", "1.1"]),
-    ("lower tail 0", {"lower_tail_prob": 0.0}, ["lower_tail_prob", "0.0"]),
+    ("lower tail 1", {"lower_tail_prob": 1.0}, ["lower_tail_prob", "1.0", "[0, 1)"]),
     ("upper tail 1", {"upper_tail_prob": 1.0}, ["upper_tail_prob", "1.0"]),
     ("lower tail < 0", {"lower_tail_prob": -0.2}, ["lower_tail_prob", "-0.2"]),
     (
@@ -735,7 +735,7 @@ SYMBOLIC_BAD = [
     ("bin_probs", np.array([0.5, -0.1, 0.6])),
     ("bin_probs", np.array([0.5, 0.3, 0.3])),
     ("bin_probs", np.array([0.5, 0.5])),
-    ("lower_tail_prob", 0.0),
+    ("lower_tail_prob", -0.1),
     ("upper_tail_prob", 1.3),
     ("upper_tail_prob", 0.9),  # with lower_tail_prob 0.1 the body has no mass
     ("lower_sigma", 0.0),
