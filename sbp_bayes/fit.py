@@ -770,6 +770,8 @@ def load(path):
     index = observed["obs_id"].values
     if meta.get("index_kind") == "range":
         index = pd.RangeIndex(len(index))
+    elif str(meta.get("index_kind", "")).startswith("datetime64"):
+        index = pd.DatetimeIndex(pd.to_datetime(index, format="ISO8601"))  # dates were saved as text
     data = pd.Series(observed.values, index=index, name=meta.get("data_name"))
     data.attrs.update(meta.get("data_attrs", {}))
     design = None if meta.get("design") is None else Design.from_config(meta["design"])
@@ -866,6 +868,11 @@ def fit(
     series = pd.Series(values, index=index, name=name)
     if isinstance(data, pd.Series):
         series.attrs.update(data.attrs)
+    if "observations_per_year" not in series.attrs:
+        # Dated data: return periods in years without being told the rate (sbp_bayes.dates).
+        from sbp_bayes.dates import rate_attrs
+
+        series.attrs.update(rate_attrs(series))
 
     seeds = np.random.SeedSequence(random_seed)
     sampler_seed, completion_seed = seeds.spawn(2)

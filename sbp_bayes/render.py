@@ -285,6 +285,23 @@ def _settings(fit, spec):
     return report, sides, tail, per_period
 
 
+def _rate_line(data, per_period) -> str | None:
+    """Observations per year and where the number comes from (the dates, or given)."""
+    if not per_period:
+        return None
+    line = f"Observations per year: {float(per_period):.6g} (return periods are in years)"
+    attrs = data.attrs
+    if attrs.get("observations_per_year_source") == "dates" and float(per_period) == float(
+        attrs.get("observations_per_year", float("nan"))
+    ):
+        line += (
+            f", inferred from the dates: {len(data)} observations from {attrs.get('record_start')} to "
+            f"{attrs.get('record_end')}, a span of {float(attrs['record_span_years']):.4g} years "
+            "(gaps included), divided into the number of observations"
+        )
+    return line
+
+
 def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_problem=None) -> Path:
     """Write ``report.md`` and ``report.html`` for a fit into ``out_dir``.
 
@@ -359,9 +376,7 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
             f"Range: {format_number(float(data.min()))} to {format_number(float(data.max()))}{in_units}; "
             f"median {format_number(float(data.median()))}, mean {format_number(float(data.mean()))}",
             f"Units: {units}" if units else "Units: not given",
-            f"Observations per year: {float(per_period):g} (return periods are in years)"
-            if per_period
-            else None,
+            _rate_line(data, per_period),
         ]
     )
 

@@ -139,7 +139,13 @@ def _observations_per_period(fit, observations_per_period) -> float | None:
     if observations_per_period is None:
         observations_per_period = fit.data.attrs.get("observations_per_year")
         if observations_per_period is None:
-            return None
+            # Dated data give the rate themselves: observations / span of the record.
+            from sbp_bayes.dates import record_rate
+
+            rate = record_rate(fit.data)
+            if rate is None:
+                return None
+            observations_per_period = rate.observations_per_year
     try:
         value = float(observations_per_period)
     except (TypeError, ValueError):
@@ -370,8 +376,11 @@ def return_levels(
     periods : float or sequence of float
         Return periods ``T > 0``, in periods (years when ``n_y`` counts observations a year).
     observations_per_period : float, optional
-        ``n_y``. Defaults to ``fit.data.attrs["observations_per_year"]`` (set by the
-        bundled datasets); without it a ``ValueError`` asks for it.
+        ``n_y``. Defaults to ``fit.data.attrs["observations_per_year"]``: set by the
+        bundled datasets, by a spec's ``observations_per_year``, or inferred from the
+        dates when the data have a :class:`~pandas.DatetimeIndex` (observations divided
+        by the record's span in years, gaps included; see :mod:`sbp_bayes.dates`), so
+        that periods are years. Without any of these a ``ValueError`` asks for it.
     tail : {"upper", "lower"}
     ci_prob, ci_kind
         Credible interval (default 95%, equal-tailed).
@@ -404,8 +413,9 @@ def return_levels(
     n_per_period = _observations_per_period(fit, observations_per_period)
     if n_per_period is None:
         raise ValueError(
-            "How many observations make one period? The data carry no attrs['observations_per_year']; "
-            "pass observations_per_period (e.g. 365.25 for daily data and periods in years)."
+            "How many observations make one period? The data have no dates (a DatetimeIndex) and no "
+            "attrs['observations_per_year']; pass observations_per_period (e.g. 365.25 for daily data and "
+            "periods in years), or fit a Series indexed by its dates."
         )
     exceedance = 1.0 / (periods * n_per_period)
     if np.any(exceedance >= 1):

@@ -659,7 +659,13 @@ class Spec:
                     f"(first {raw.iloc[row]!r} on line {row + 2}); clean the file or choose another column."
                 )
             if spec.time_column:
-                series.index = pd.Index(frame[spec.time_column], name=spec.time_column)
+                from sbp_bayes.dates import parse_dates
+
+                # Dates become a DatetimeIndex, from which the fit reads observations per year.
+                dates = parse_dates(frame[spec.time_column])
+                series.index = (
+                    dates if dates is not None else pd.Index(frame[spec.time_column], name=spec.time_column)
+                )
             series.name = spec.column
             series.attrs["source"] = str(spec.path)
         if spec.units is not None:
