@@ -70,6 +70,7 @@ __all__ = [
     "ExtremalIndex",
     "cluster_table",
     "decluster",
+    "decluster_option",
     "extremal_index",
     "intervals_estimate",
     "kgaps_posterior",
@@ -168,7 +169,9 @@ def _series_values(values, where: str = "values") -> np.ndarray:
     except (TypeError, ValueError):
         raise ValueError(f"{where} must be numbers in time order.") from None
     if array.ndim != 1 or array.size < 3:
-        raise ValueError(f"{where} must be a one-dimensional series of at least 3 numbers; got shape {array.shape}.")
+        raise ValueError(
+            f"{where} must be a one-dimensional series of at least 3 numbers; got shape {array.shape}."
+        )
     bad = ~np.isfinite(array)
     if bad.any():
         raise ValueError(
@@ -195,8 +198,8 @@ def _exceedance_positions(array: np.ndarray, threshold, tail: str) -> tuple[floa
     positions = np.flatnonzero(beyond)
     if positions.size < 2:
         raise ValueError(
-            f"Only {positions.size} of {array.size} observations lie {'above' if tail == 'upper' else 'below'} "
-            f"the threshold {threshold:.6g}: at least 2 exceedances are needed (a few dozen for a useful "
+            f"Only {positions.size} of {array.size} observations lie "
+            f"{'above' if tail == 'upper' else 'below'} the threshold {threshold:.6g}: at least 2 exceedances are needed (a few dozen for a useful "
             "estimate); lower the threshold."
         )
     return threshold, positions
@@ -248,7 +251,7 @@ def _cluster_bootstrap(times: np.ndarray, theta: float, run_length, n_boot: int,
     None: the intervals estimator, else the runs estimator.
     """
     n_exceedances = times.size + 1
-    n_clusters = min(int(math.floor(theta * n_exceedances)) + 1, n_exceedances)
+    n_clusters = min(math.floor(theta * n_exceedances) + 1, n_exceedances)
     if n_clusters >= n_exceedances:
         separators = np.ones(times.size, dtype=bool)
     elif n_clusters <= 1:
@@ -323,7 +326,9 @@ def kgaps_posterior(
     array = _series_values(values)
     threshold, positions = _exceedance_positions(array, threshold, tail)
     if not (isinstance(k, int | np.integer) and k >= 1):
-        raise ValueError(f"k must be a positive integer (gaps of up to k-1 steps are within a cluster); got {k!r}.")
+        raise ValueError(
+            f"k must be a positive integer (gaps of up to k-1 steps are within a cluster); got {k!r}."
+        )
     a, b = (float(v) for v in prior)
     if not (a > 0 and b > 0):
         raise ValueError(f"prior must be the two positive Beta parameters (a, b); got {prior!r}.")
@@ -441,7 +446,7 @@ def extremal_index(
     n_clusters = (
         1 + int(np.count_nonzero(times > run_length))
         if method == "runs"
-        else min(int(math.ceil(theta * n_exceedances)), n_exceedances)
+        else min(math.ceil(theta * n_exceedances), n_exceedances)
     )
     return ExtremalIndex(
         method=method,
@@ -563,3 +568,38 @@ def decluster(values, threshold=None, *, run_length: int = 1, tail: str = "upper
         "observations": int(keep.size),
     }
     return kept
+
+
+def decluster_option(data, option, tails: str | None = None) -> pd.Series:
+    """Apply the ``decluster=`` option of :func:`sbp_bayes.fit` to the data.
+
+    ``option`` is a run length (an integer; threshold the 95% quantile) or a mapping
+    with any of ``threshold``, ``run_length`` (default 1) and ``tail`` (default: the
+    fit's upper tail, or the lower one for ``tails="lower"``). Returns the declustered
+    series (:func:`decluster`).
+
+    Examples
+    --------
+    >>> decluster_option([0.0, 5.0, 6.0, 0.0, 0.0, 7.0, 0.0], {"threshold": 1.0}).tolist()
+    [0.0, 6.0, 0.0, 0.0, 7.0, 0.0]
+    """
+    if isinstance(option, bool) or not isinstance(option, int | np.integer | dict):
+        raise ValueError(
+            "decluster must be a run length (a positive integer) or a dict with threshold, run_length "
+            f"and tail, e.g. {{'threshold': 30.0, 'run_length': 2}}; got {option!r}."
+        )
+    settings = {"run_length": int(option)} if not isinstance(option, dict) else dict(option)
+    unknown = set(settings) - {"threshold", "run_length", "tail"}
+    if unknown:
+        raise ValueError(
+            f"decluster has unknown key(s) {sorted(unknown)}; it takes threshold, run_length and tail."
+        )
+    settings.setdefault("tail", "lower" if tails == "lower" else "upper")
+    if not isinstance(data, pd.Series):
+        data = pd.Series(np.asarray(data, dtype=float))
+    return decluster(
+        data,
+        settings.get("threshold"),
+        run_length=int(settings.get("run_length", 1)),
+        tail=settings["tail"],
+    )
