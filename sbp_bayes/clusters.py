@@ -199,8 +199,8 @@ def _exceedance_positions(array: np.ndarray, threshold, tail: str) -> tuple[floa
     if positions.size < 2:
         raise ValueError(
             f"Only {positions.size} of {array.size} observations lie "
-            f"{'above' if tail == 'upper' else 'below'} the threshold {threshold:.6g}: at least 2 exceedances are needed (a few dozen for a useful "
-            "estimate); lower the threshold."
+            f"{'above' if tail == 'upper' else 'below'} the threshold {threshold:.6g}: at least 2 "
+            "exceedances are needed (a few dozen for a useful estimate); lower the threshold."
         )
     return threshold, positions
 
