@@ -269,6 +269,45 @@ def _bins(value):
     raise _wrong_type("a positive integer (number of bins) or a list of interior bin edges", value)
 
 
+def _extremal_index(value):
+    """A method name or a fixed extremal index in (0, 1]."""
+    from sbp_bayes.clusters import EXTREMAL_INDEX_METHODS
+
+    listed = ", ".join(f'"{m}"' for m in EXTREMAL_INDEX_METHODS)
+    if isinstance(value, str):
+        if value not in EXTREMAL_INDEX_METHODS:
+            raise _Invalid(
+                f"must be one of {listed} or a number in (0, 1], got {_show(value)}"
+                f"{_closest(value, EXTREMAL_INDEX_METHODS)}"
+            )
+        return value
+    if not _is_number(value):
+        raise _wrong_type(f"one of {listed} or a number in (0, 1]", value)
+    if not 0.0 < value <= 1.0:
+        raise _Invalid(f"must be a number in (0, 1] (1 = no clustering), got {value!r}")
+    return float(value)
+
+
+def _decluster(value):
+    """A run length, or a table with threshold, run_length and tail."""
+    if _is_number(value):
+        return _integer(1)(value)
+    if not isinstance(value, dict):
+        raise _wrong_type("a run length (positive integer) or a table {threshold, run_length, tail}", value)
+    allowed = {"threshold": _real(), "run_length": _integer(1), "tail": _choice("upper", "lower")}
+    out = {}
+    for key, item in value.items():
+        if key not in allowed:
+            raise _Invalid(
+                f"has unknown key {key!r}{_closest(key, allowed)} (keys: threshold, run_length, tail)"
+            )
+        try:
+            out[key] = allowed[key](item)
+        except _Invalid as problem:
+            raise _Invalid(f"{key} {problem}") from None
+    return out
+
+
 def _weights(value):
     if isinstance(value, str):
         if value != "uniform":
@@ -328,6 +367,7 @@ _SBP_MODEL_KEYS = {
     "lower_bound": _Key(_real()),
     "upper_bound": _Key(_real()),
     "nan_policy": _Key(_choice("raise", "omit"), "raise"),
+    "decluster": _Key(_decluster),
 }
 
 
@@ -400,6 +440,7 @@ _REPORT_KEYS = {
     "ci_kind": _Key(_choice("eti", "hdi"), "eti"),
     "score": _Key(_number_list(_real(), "numbers"), []),
     "tail": _Key(_choice("upper", "lower")),
+    "extremal_index": _Key(_extremal_index),
 }
 _THRESHOLD_PRIOR_KEYS = {"upper": _Key(_weights), "lower": _Key(_weights)}
 _SECTIONS = ("study", "data", "model", "dynamic", "priors", "threshold_priors", "sampler", "report")
@@ -529,6 +570,7 @@ class ReportSpec:
     ci_kind: str = "eti"
     score: tuple[float, ...] = ()
     tail: str | None = None
+    extremal_index: str | float | None = None
 
 
 @dataclass(frozen=True)
