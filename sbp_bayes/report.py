@@ -471,8 +471,9 @@ def return_levels(
         ``1/(T n_y)``; with an extremal index ``1/(T n_y θ)`` at the posterior mean of
         ``θ``), ``median``, ``lower``, ``upper``, ``mean`` (of the per-draw
         levels), ``predictive`` (level of the posterior predictive mixture: Coles'
-        predictive return level), ``extremal_index`` (mean ``θ`` used, 1 without
-        clustering) and ``ci_prob``. ``attrs["observations_per_period"]`` holds ``n_y``.
+        predictive return level), ``extremal_index`` (mean of the ``θ`` draws used:
+        the posterior mean for K-gaps, the bootstrap mean for the other estimators; 1
+        without clustering) and ``ci_prob``. ``attrs["observations_per_period"]`` holds ``n_y``.
 
     Examples
     --------
