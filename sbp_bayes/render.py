@@ -576,6 +576,17 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
         doc.figure("threshold_posterior", "Threshold posterior", lambda p: p.plot_threshold_posterior(fit))
     if sides:
         doc.figure("tail_shape", "Tail shape posterior", lambda p: p.plot_tail_shape(fit))
+    if sides and tail in sides:  # threshold diagnostics, with the candidates and their weights
+        doc.figure(
+            "mean_residual_life",
+            f"Mean residual life ({tail} tail)",
+            lambda p: p.plot_mean_residual_life(fit, tail=tail, **band),
+        )
+        doc.figure(
+            "parameter_stability",
+            f"Parameter stability ({tail} tail)",
+            lambda p: p.plot_parameter_stability(fit, tail=tail, **band),
+        )
     if config.get("sampler") != "exact":  # exact conjugate draws (binned) have no chains to trace
         doc.figure("trace", "Trace plot", lambda p: p.plot_trace(fit))
 
