@@ -167,3 +167,38 @@ def test_return_levels_carry_the_extremal_index_uncertainty(rain_fixed_fit):
     )
     with pytest.raises(ValueError, match=r"must lie in \(0, 1\]"):
         fit.return_levels([100], extremal_index=1.5)
+
+
+def test_benchmark_script_runs_and_its_true_levels_are_exact(tmp_path, capsys):
+    """benchmarks/extremal_index.py at a tiny size; its exact return level checked by simulation."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "extremal_index.py"
+    spec = importlib.util.spec_from_file_location("benchmark_extremal_index", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "theta.csv"
+    assert module.main(["--replications", "2", "--n", "3000", "--skip-fits", "--out", str(out)]) == 0
+    table = pd.read_csv(out, comment="#")
+    assert len(table) == 2 * len(module.PROCESSES) * len(clusters.EXTREMAL_INDEX_METHODS)
+    assert "coverage" in capsys.readouterr().out
+    # Annual maxima of 365 steps of log max-AR(alpha = 0.5): the 10-year level is exceeded
+    # by 10% of simulated years (exact formula with n = 365; binomial sd 0.3%).
+    rng = np.random.default_rng(11)
+    years = np.log(max_autoregressive(365 * 10_000, 0.5, rng)).reshape(10_000, 365).max(axis=1)
+    level = module.true_return_level_log(10.0, 0.5, n=365)
+    assert np.mean(years > level) == pytest.approx(0.1, abs=0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("theta", [0.25, 0.5, 1.0])
+def test_intervals_cover_theta_of_max_autoregressive_series(theta):
+    """>= 90% of 95% intervals cover theta over 100 series of 10000 (threshold: 95% quantile)."""
+    rng = np.random.default_rng(int(theta * 100))
+    covered = 0
+    for replication in range(100):
+        x = max_autoregressive(10_000, 1.0 - theta, rng)
+        estimate = clusters.extremal_index(x, np.quantile(x, 0.95), n_boot=500, random_seed=replication)
+        covered += estimate.lower <= theta <= estimate.upper
+    assert covered >= 90
