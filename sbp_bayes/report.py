@@ -471,9 +471,9 @@ def return_levels(
         ``1/(T n_y)``; with an extremal index ``1/(T n_y θ)`` at the posterior mean of
         ``θ``), ``median``, ``lower``, ``upper``, ``mean`` (of the per-draw
         levels), ``predictive`` (level of the posterior predictive mixture: Coles'
-        predictive return level), ``extremal_index`` (mean of the ``θ`` draws used:
-        the posterior mean for K-gaps, the bootstrap mean for the other estimators; 1
-        without clustering) and ``ci_prob``. ``attrs["observations_per_period"]`` holds ``n_y``.
+        predictive return level), ``extremal_index`` (only when one is given: mean of
+        the ``θ`` draws used, the posterior mean for K-gaps, the bootstrap mean for the
+        other estimators) and ``ci_prob``. ``attrs["observations_per_period"]`` holds ``n_y``.
 
     Examples
     --------
@@ -528,7 +528,7 @@ def return_levels(
         "exceedance_prob": exceedance / theta_mean,
         **_summary(sign * per_draw, ci_prob, ci_kind),
         "predictive": sign * predictive,
-        "extremal_index": theta_mean,
+        **({} if theta is None else {"extremal_index": theta_mean}),
     }
     return _frame(
         columns,
@@ -626,7 +626,8 @@ def exceedance_probability(
         period becomes the mean time between *clusters* exceeding ``x``,
         ``1 / (n_y mean_s θ_s P_s)``, and a ``period_max_exceedance`` column gives the
         probability that the maximum of one period exceeds ``x``,
-        ``1 - mean_s (1 - P_s)^{n_y θ_s}`` (with ``θ = 1`` when not given).
+        ``1 - mean_s (1 - P_s)^{n_y θ_s}`` (``extremal_index=1`` gives it for
+        independent observations).
 
     Returns
     -------
@@ -636,7 +637,7 @@ def exceedance_probability(
         of the probability, which is the probability under the posterior predictive
         distribution), ``return_period`` (``1 / (predictive x n_y)``: how many periods
         pass, on average, per exceedance; only when ``n_y`` is known),
-        ``period_max_exceedance`` (only when ``n_y`` is known) and ``ci_prob``.
+        ``period_max_exceedance`` (only with an ``extremal_index``) and ``ci_prob``.
 
     Examples
     --------
@@ -674,10 +675,10 @@ def exceedance_probability(
         weights = np.ones(fit.n_draws) if theta is None else theta
         with np.errstate(divide="ignore"):
             columns["return_period"] = 1.0 / ((per_draw * weights).mean(axis=-1) * n_per_period)
-        # P(max of one period beyond x) = 1 - F^(n_y theta), from the log so tiny P keep precision.
-        columns["period_max_exceedance"] = -np.expm1(n_per_period * weights * np.log1p(-per_draw)).mean(
-            axis=-1
-        )
+        if theta is not None:
+            # P(max of one period beyond x) = 1 - F^(n_y theta), from the log so tiny P keep precision.
+            log_period_max_below = n_per_period * weights * np.log1p(-per_draw)
+            columns["period_max_exceedance"] = -np.expm1(log_period_max_below).mean(axis=-1)
     return _frame(
         columns,
         pd.Index(values, name="value"),
