@@ -10,14 +10,15 @@ Sections
 ``[data]``
     Either ``dataset = "danish"`` (a bundled data set, see :mod:`sbp_bayes.datasets`) or
     ``path = "file.csv"`` (relative to the spec's folder) with ``column = "..."``;
-    optionally ``time_column`` (kept as the index), ``units`` and
+    optionally ``time_column`` (kept as the index; a column of dates becomes a
+    DatetimeIndex, from which observations per year are inferred), ``units`` and
     ``observations_per_year``.
 ``[model]``
     ``family`` (``"sbp"``; see :data:`FAMILIES`), ``tails``, ``bins``,
     ``lower_threshold``/``upper_threshold`` (a float fixes it, a list gives the candidates,
     absent means a prior over automatic candidates), ``n_candidates``, ``tail_fraction``,
     ``max_tail_points``, ``min_tail_points``, ``lower_bound``, ``upper_bound``,
-    ``nan_policy``. These are the options of :func:`sbp_bayes.fit`.
+    ``nan_policy``, ``decluster``. These are the options of :func:`sbp_bayes.fit`.
 ``[priors.<name>]``
     ``{dist = "Normal", mu = 0.0, sigma = 0.5}`` for ``upper_xi``, ``upper_sigma``,
     ``lower_xi``, ``lower_sigma`` (PyMC distributions) or ``bin_probs``
@@ -30,7 +31,11 @@ Sections
     ``return_periods``, ``observations_per_period`` (default: the data's
     ``observations_per_year``, so periods are years), ``exceedance`` (values),
     ``quantiles`` (probabilities), ``var_levels``, ``es_levels``, ``ci_prob``,
-    ``ci_kind`` (eti, hdi), ``score`` (values to score), ``tail`` (upper, lower).
+    ``ci_kind`` (eti, hdi), ``score`` (values to score), ``tail`` (upper, lower),
+    ``extremal_index`` (a method of :func:`sbp_bayes.extremal_index` or a number).
+
+Every key with its meaning and default: :func:`spec_keys` (``sbp-bayes spec-keys``);
+a first spec for a CSV file: :func:`init_spec` (``sbp-bayes init DATA.csv``).
 
 Dynamic models
 --------------
