@@ -17,8 +17,8 @@ observations per year come from them) on the log scale (Gumbel margins; θ does 
 change under a monotone transform), fitted with ``sbp_bayes.fit(tails="upper")``. Its
 true T-year return level is exact: the annual maximum of n = 365.25 steps has
 ``P(M_n <= z) = exp(-(1 + (1 - α)(n - 1)) / z)`` on the Fréchet scale. The fitted levels
-with ``extremal_index="intervals"`` are compared with it, and with the levels that treat
-the days as independent.
+with ``extremal_index="intervals"`` are compared with it, with the levels that treat
+the days as independent, and with those of a fit to cluster maxima (``decluster=1``).
 
 Run:  python benchmarks/extremal_index.py --replications 200 --out extremal_index.csv
 The slow test in ``tests/test_clusters.py`` runs part 1 for the intervals estimator
