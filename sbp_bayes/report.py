@@ -49,6 +49,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    # clusters of extremes
+    "extremal_index_draws",
     # quantiles and levels
     "return_levels",
     "tail_quantiles",
@@ -61,8 +63,6 @@ __all__ = [
     # parameters
     "tail_shape_posterior",
     "threshold_posterior",
-    # clusters
-    "extremal_index_draws",
 ]
 
 CI_KINDS = ("eti", "hdi")

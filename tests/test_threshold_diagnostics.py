@@ -73,7 +73,9 @@ def _bar_heights(fig: Figure) -> list[np.ndarray]:
 def test_figures_overlay_the_candidate_weights(danish_default_fit):
     fit = danish_default_fit
     before = plt.get_fignums()
-    weights = fit.threshold_posterior().xs("upper", level="tail")["posterior"].to_numpy()
+    table = fit.threshold_posterior().xs("upper", level="tail")
+    column = "weight" if "weight" in table.columns else "posterior"  # the name changed in issue 10
+    weights = table[column].to_numpy()
     mrl = plots.plot_mean_residual_life(fit)
     stability = plots.plot_parameter_stability(fit)
     assert plt.get_fignums() == before  # pyplot untouched
@@ -82,7 +84,7 @@ def test_figures_overlay_the_candidate_weights(danish_default_fit):
         np.testing.assert_allclose(heights, weights)
     assert len(_bar_heights(stability)) == 2
     labels = [ax.get_ylabel() for ax in stability.axes]
-    assert "shape ξ" in labels and "candidate threshold posterior" in labels
+    assert "shape ξ" in labels and f"candidate threshold {column}" in labels
     plain = plots.plot_mean_residual_life(fit, candidates=False)
     assert _bar_heights(plain) == []
 
