@@ -1433,7 +1433,7 @@ _MEANINGS: dict[str, dict[str, tuple[str, str | None]]] = {
         "lower": ('"uniform" or one weight per lower candidate threshold (ascending).', '"uniform"'),
     },
     "sampler": {
-        "name": ('NUTS implementation: "nutpie", "pymc" or "numpyro".', None),
+        "name": (f"Sampler: one of {', '.join(map(json.dumps, SAMPLERS))}.", None),
         "draws": ("Posterior draws per chain.", None),
         "tune": ("Tuning (warm-up) steps per chain.", None),
         "chains": ("Number of chains.", None),
@@ -1497,8 +1497,8 @@ def spec_keys() -> list[KeyDoc]:
 
     Examples
     --------
-    >>> [(k.key, k.default) for k in spec_keys() if k.section == "sampler"][:2]
-    [('name', '"nutpie"'), ('draws', '1000')]
+    >>> [(k.key, k.default) for k in spec_keys() if k.section == "sampler"][1:3]
+    [('draws', '1000'), ('tune', '1000')]
     """
     out = []
     for section, keys in _SECTION_KEYS.items():
@@ -1701,7 +1701,7 @@ def init_spec(csv_path, spec_path, *, column: str | None = None, time_column: st
     lines += [
         "",
         "[sampler]",
-        _comment_pad('name = "nutpie"', '"nutpie", "pymc" or "numpyro"'),
+        _comment_pad(f"name = {_toml_value(_SAMPLER_KEYS['name'].default)}", " / ".join(SAMPLERS)),
         _comment_pad("draws = 1000", "per chain"),
         _comment_pad("tune = 1000", "warm-up steps per chain"),
         "chains = 4",

@@ -35,7 +35,9 @@ def test_every_spec_key_is_documented_with_a_default():
     for row in spec.spec_keys():
         assert row.meaning.endswith(".") and row.default, row
     sampler = {row.key: row.default for row in spec.spec_keys() if row.section == "sampler"}
-    assert sampler["draws"] == "1000" and sampler["name"] == '"nutpie"'
+    assert sampler["draws"] == "1000" and sampler["name"] == spec._toml_value(
+        spec._SAMPLER_KEYS["name"].default
+    )
 
 
 def test_fit_help_lists_every_key(capsys):
