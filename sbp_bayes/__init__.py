@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sbp_bayes import datasets
 from sbp_bayes.calibration import crps, pinball_loss, pit, pp_curve, pp_levels, pp_mae
+from sbp_bayes.clusters import ExtremalIndex, decluster, extremal_index
 from sbp_bayes.comparison import ComparisonError, compare
 from sbp_bayes.distributions import InvalidParameterError, SplicedBinnedPareto
 from sbp_bayes.dynamic import DynamicFit, fit_dynamic
@@ -54,6 +55,10 @@ __all__ = [
     "PooledFit",
     "fit_dynamic",
     "fit_pooled",
+    # clusters of extremes
+    "ExtremalIndex",
+    "decluster",
+    "extremal_index",
     # model comparison
     "ComparisonError",
     "compare",

@@ -42,6 +42,8 @@ QUICK = {"chains": 2, "draws": 300, "tune": 300}
 
 EPILOG = """\
 examples:
+  sbp-bayes init flows.csv
+      write flows.toml, a commented spec for the data in flows.csv (columns detected)
   sbp-bayes fit models/danish.toml --out results/danish
       fit the model, save results/danish/fit.nc, write results/danish/report.md
   sbp-bayes fit models/rain.toml --out /tmp/rain --quick
@@ -59,7 +61,9 @@ examples:
 exit status: 0 success, 1 diagnostics failed (check), 2 bad input (spec, data, folder).
 A model spec is a TOML file with sections [study], [data], [model], [priors.*],
 [threshold_priors], [sampler] and [report]; see models/danish.toml. A [dynamic] section
-makes it a time series model; see models/paper_synthetic.toml.
+makes it a time series model; see models/paper_synthetic.toml. Start one for your data
+with 'sbp-bayes init DATA.csv'; 'sbp-bayes spec-keys' (and 'sbp-bayes fit --help') lists
+every key with its meaning and default.
 """
 
 
@@ -241,6 +245,30 @@ def _cmd_check(args, argv) -> int:
     diagnostics = _diagnostics(_load_fit(fit_file))
     print(diagnostics)
     return EXIT_OK if diagnostics.passed else EXIT_CHECK_FAILED
+
+
+def _cmd_init(args, argv) -> int:
+    from sbp_bayes.spec import init_spec
+
+    csv = Path(args.data)
+    out = Path(args.out) if args.out else csv.with_suffix(".toml")
+    if out.exists() and not args.force:
+        raise UserError(f"{out} exists; choose another name with --out, or overwrite it with --force")
+    if out.suffix != ".toml":
+        raise UserError(f"--out {out}: a spec is a TOML file; give a name ending in .toml")
+    text = init_spec(csv, out, column=args.column, time_column=args.time_column)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"Spec written to {out}; read its comments, then fit it:")
+    print(f"  {PROG} fit {shlex.quote(str(out))} --out results/{_folder_name(out.stem)}")
+    return EXIT_OK
+
+
+def _cmd_spec_keys(args, argv) -> int:
+    from sbp_bayes.spec import spec_reference
+
+    print(spec_reference("markdown" if args.markdown else "text"))
+    return EXIT_OK
 
 
 def _same_data(spec) -> tuple:
@@ -447,13 +475,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    from sbp_bayes.spec import spec_reference
+
     fit = commands.add_parser(
         "fit",
         help="fit a model spec; save the fit and write the report",
         description="Fit the model a spec describes and write into the output folder: fit.nc,\n"
         "spec.toml (the spec with the settings and seed used), report.md/.html,\n"
-        "tables/*.csv and figures/*.png.",
-        epilog="example:\n  sbp-bayes fit models/danish.toml --out results/danish --quick",
+        "tables/*.csv and figures/*.png. Start a spec with 'sbp-bayes init DATA.csv'.",
+        epilog="example:\n  sbp-bayes fit models/danish.toml --out results/danish --quick\n\n"
+        "spec keys (TOML sections and keys, meaning and default):\n" + spec_reference("text"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("spec", metavar="SPEC", help="model spec (TOML), e.g. models/danish.toml")
@@ -471,6 +502,31 @@ def build_parser() -> argparse.ArgumentParser:
         f"({QUICK['tune']} tuning); --draws/--tune/--chains still win",
     )
     fit.set_defaults(run=_cmd_fit)
+
+    init = commands.add_parser(
+        "init",
+        help="write a commented model spec for a CSV file (columns detected)",
+        description="Write a commented model spec (TOML) for a CSV file: the first numeric column\n"
+        "is modelled (or --column), a column of dates becomes the time index (or\n"
+        "--time-column; observations per year are then inferred from the dates). The\n"
+        "spec is valid as written: 'sbp-bayes fit' accepts it unchanged.",
+        epilog="example:\n  sbp-bayes init flows.csv && sbp-bayes fit flows.toml --out results/flows --quick",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    init.add_argument("data", metavar="DATA.csv", help="the data file (CSV with a header line)")
+    init.add_argument("--out", "-o", metavar="SPEC", help="spec file to write (default: DATA.toml)")
+    init.add_argument("--column", metavar="NAME", help="column to model (default: the first numeric one)")
+    init.add_argument("--time-column", metavar="NAME", help="column of times (default: a column of dates)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing spec file")
+    init.set_defaults(run=_cmd_init)
+
+    keys = commands.add_parser(
+        "spec-keys",
+        help="list every spec key with its meaning and default",
+        description="Every key a model spec accepts, section by section, with its meaning and default.",
+    )
+    keys.add_argument("--markdown", action="store_true", help="as a Markdown table (for documentation)")
+    keys.set_defaults(run=_cmd_spec_keys)
 
     report = commands.add_parser(
         "report",

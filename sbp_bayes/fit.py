@@ -859,19 +859,39 @@ class SBPFit:
         tail="upper",
         ci_prob=0.95,
         ci_kind="eti",
+        extremal_index=None,
     ):
         """Return levels (see :func:`sbp_bayes.report.return_levels`)."""
         from sbp_bayes import report
 
         return report.return_levels(
-            self, periods, observations_per_period, tail=tail, ci_prob=ci_prob, ci_kind=ci_kind
+            self,
+            periods,
+            observations_per_period,
+            tail=tail,
+            ci_prob=ci_prob,
+            ci_kind=ci_kind,
+            extremal_index=extremal_index,
         )
 
-    def exceedance_probability(self, x, *, tail="upper", ci_prob=0.95, ci_kind="eti"):
+    def exceedance_probability(self, x, *, tail="upper", ci_prob=0.95, ci_kind="eti", extremal_index=None):
         """Probability of exceeding ``x`` (see :func:`sbp_bayes.report.exceedance_probability`)."""
         from sbp_bayes import report
 
-        return report.exceedance_probability(self, x, tail=tail, ci_prob=ci_prob, ci_kind=ci_kind)
+        return report.exceedance_probability(
+            self, x, tail=tail, ci_prob=ci_prob, ci_kind=ci_kind, extremal_index=extremal_index
+        )
+
+    def extremal_index(self, *, method="intervals", threshold=None, tail="upper", **options):
+        """The extremal index of the fitted series at the fit's threshold (see
+        :func:`sbp_bayes.clusters.extremal_index`; ``threshold`` defaults to the posterior
+        median of the ``tail`` threshold, ``random_seed`` to 0 so that reports repeat)."""
+        from sbp_bayes.clusters import extremal_index
+
+        if threshold is None and f"{tail}_threshold" in self.idata["posterior"]:
+            threshold = float(np.median(self.idata["posterior"][f"{tail}_threshold"].values))
+        options.setdefault("random_seed", 0)
+        return extremal_index(self.data, threshold, method=method, tail=tail, **options)
 
     def value_at_risk(self, levels=(0.95, 0.99), *, tail="upper", ci_prob=0.95, ci_kind="eti"):
         """Value at risk (see :func:`sbp_bayes.report.value_at_risk`)."""
@@ -977,6 +997,8 @@ def load(path):
     index = observed["obs_id"].values
     if meta.get("index_kind") == "range":
         index = pd.RangeIndex(len(index))
+    elif str(meta.get("index_kind", "")).startswith("datetime64"):
+        index = pd.DatetimeIndex(pd.to_datetime(index, format="ISO8601"))  # dates were saved as text
     data = pd.Series(observed.values, index=index, name=meta.get("data_name"))
     data.attrs.update(meta.get("data_attrs", {}))
     design = None if meta.get("design") is None else Design.from_config(meta["design"])
@@ -1012,6 +1034,7 @@ def fit(
     progressbar: bool = True,
     nan_policy: str = "raise",
     log_likelihood: bool | str = "auto",
+    decluster: int | Mapping | None = None,
 ) -> SBPFit:
     """Fit a spliced binned-Pareto distribution by NUTS, with priors on the thresholds.
 
@@ -1067,6 +1090,11 @@ def fit(
     log_likelihood : bool or "auto"
         Store the pointwise log-likelihood (for LOO). ``"auto"`` stores it when it has
         at most 2e7 entries; otherwise call :meth:`SBPFit.compute_log_likelihood`.
+    decluster : int or dict, optional
+        Fit the tail to cluster maxima: runs declustering of the (time-ordered) data
+        before the fit (:func:`sbp_bayes.clusters.decluster_option`): a run length, or
+        ``{"threshold": u, "run_length": r, "tail": "upper"}``. Observations per year
+        follow the kept observations, so return levels are per cluster.
 
     Returns
     -------
@@ -1090,11 +1118,20 @@ def fit(
     from sbp_bayes.families import get_family
 
     family_spec = get_family(family)
+    if decluster is not None:
+        from sbp_bayes.clusters import decluster_option
+
+        data = decluster_option(data, decluster, tails)
     values, index = prepare_data(data, nan_policy=nan_policy)
     name = data.name if isinstance(data, pd.Series) and data.name is not None else "y"
     series = pd.Series(values, index=index, name=name)
     if isinstance(data, pd.Series):
         series.attrs.update(data.attrs)
+    if "observations_per_year" not in series.attrs:
+        # Dated data: return periods in years without being told the rate (sbp_bayes.dates).
+        from sbp_bayes.dates import rate_attrs
+
+        series.attrs.update(rate_attrs(series))
 
     seeds = np.random.SeedSequence(random_seed)
     sampler_seed, completion_seed = seeds.spawn(2)
@@ -1232,6 +1269,7 @@ def fit(
         "nan_policy": nan_policy,
         "n_observations": int(values.size),
         "n_omitted": int(np.size(data) - values.size) if nan_policy == "omit" else 0,
+        "decluster": series.attrs.get("declustering"),
     }
     result = SBPFit(idata, series, design, config, _version())
     if log_likelihood is True or (

@@ -26,6 +26,8 @@ Figures
     Posterior against prior probability of each candidate threshold.
 :func:`plot_tail_shape`
     Posterior of each tail shape ξ against its prior.
+:func:`plot_mean_residual_life`, :func:`plot_parameter_stability`
+    Classical threshold diagnostics with the candidate thresholds and their weights.
 :func:`plot_trace`, :func:`plot_rank`
     ArviZ convergence plots of the tail parameters.
 :func:`plot_posterior_predictive`
@@ -52,6 +54,8 @@ __all__ = [
     "plot_pp",
     "plot_qq",
     # tails
+    "plot_mean_residual_life",
+    "plot_parameter_stability",
     "plot_return_levels",
     "plot_tail_shape",
     "plot_threshold_posterior",
@@ -818,6 +822,173 @@ def plot_tail_shape(fit, *, ax=None) -> Figure:
 
 
 # ----------------------------------------------------------------------------- ArviZ diagnostics
+
+
+# ----------------------------------------------------------------------------- threshold diagnostics
+
+#: Columns of ``fit.threshold_posterior()`` read as candidate weights, in order of preference.
+_WEIGHT_COLUMNS = ("posterior", "weight", "cv_weight")
+
+
+def _diagnostic_tail(fit, tail: str | None) -> str:
+    sides = _tail_sides(fit, "threshold diagnostic")
+    if tail is None:
+        return "upper" if "upper" in sides else sides[0]
+    _check_side(fit, tail)
+    return tail
+
+
+def _candidate_weights(fit, tail: str):
+    """``(thresholds, weights, label)`` of the fit's candidate thresholds of ``tail``,
+    read from the public :meth:`SBPFit.threshold_posterior` table."""
+    table = fit.threshold_posterior()
+    if tail not in table.index.get_level_values("tail"):
+        return None
+    rows = table.xs(tail, level="tail")
+    column = next((name for name in _WEIGHT_COLUMNS if name in rows.columns), None)
+    if column is None:  # a future table: its last numeric column other than the thresholds
+        numeric = [
+            c for c in rows.columns if c not in ("threshold", "exceedances") and rows[c].dtype.kind == "f"
+        ]
+        column = numeric[-1]
+    return rows["threshold"].to_numpy(float), rows[column].to_numpy(float), column
+
+
+def _overlay_candidates(ax, fit, tail: str) -> None:
+    """Each candidate threshold as a vertical line, and its weight as a bar on a right axis."""
+    found = _candidate_weights(fit, tail)
+    if found is None:
+        return
+    thresholds, weights, column = found
+    colour = _THRESHOLD_COLOUR[tail]
+    right = ax.twinx()
+    spacing = np.min(np.diff(np.sort(thresholds))) if thresholds.size > 1 else np.ptp(ax.get_xlim()) / 40
+    right.bar(thresholds, weights, width=0.6 * spacing, color=colour, alpha=0.35, label=f"candidate {column}")
+    for value in thresholds:
+        ax.axvline(value, color=colour, linewidth=0.6, alpha=0.5)
+    right.set_ylim(0, 3.0 * max(float(weights.max()), 1e-12))  # bars in the lower third
+    right.set_yticks([tick for tick in right.get_yticks() if 0.0 <= tick <= 1.0])  # weights: at most 1
+    right.set_ylabel(f"candidate threshold {column}", color=colour)
+    right.tick_params(axis="y", colors=colour)
+    handles, labels = ax.get_legend_handles_labels()
+    more_handles, more_labels = right.get_legend_handles_labels()
+    ax.legend(handles + more_handles, labels + more_labels, fontsize="small", loc="upper left")
+
+
+def plot_mean_residual_life(
+    fit, *, tail: str | None = None, thresholds=None, ci_prob: float = 0.95, candidates: bool = True, ax=None
+) -> Figure:
+    """Mean residual life plot (Coles 2001, §4.3.1), with the fit's candidate thresholds.
+
+    The mean excess ``e(u) = E[X - u | X > u]`` of the data against the threshold ``u``,
+    with a normal-approximation interval (:func:`sbp_bayes.thresholds.mean_residual_life`).
+    Above a threshold where the tail is GPD with shape ``ξ < 1``, ``e(u)`` is a straight
+    line of slope ``ξ / (1 - ξ)``. The fit's candidate thresholds are drawn as vertical
+    lines, and their weights (the ``posterior`` column of :meth:`SBPFit.threshold_posterior`)
+    as bars on the right axis.
+
+    Parameters
+    ----------
+    fit : SBPFit
+    tail : {"upper", "lower"}, optional
+        Default: the upper tail if the fit has one.
+    thresholds : sequence of float, optional
+        Default: 40 from the median to the value leaving 30 exceedances.
+    ci_prob : float
+    candidates : bool
+        Overlay the candidate thresholds and their weights (default True).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_mean_residual_life(fit)  # doctest: +SKIP
+    """
+    from sbp_bayes.thresholds import mean_residual_life
+
+    tail = _diagnostic_tail(fit, tail)
+    ci_prob = _check_prob(ci_prob)
+    table = mean_residual_life(fit.data.to_numpy(float), thresholds, tail=tail, ci_prob=ci_prob)
+    fig, (ax,) = _new_axes(ax)
+    u = table.index.to_numpy(float)
+    ax.fill_between(
+        u, table["lower"], table["upper"], color=_POSTERIOR_COLOUR, alpha=0.2, label=f"{ci_prob:.0%} interval"
+    )
+    ax.plot(u, table["mean_excess"], color=_POSTERIOR_COLOUR, label="mean excess")
+    ax.set_xlabel(_value_label(fit, f"{tail} threshold u"))
+    beyond = "X - u | X > u" if tail == "upper" else "u - X | X < u"
+    ax.set_ylabel(f"mean excess E[{beyond}]")
+    ax.set_title(_title(fit, f"mean residual life, {tail} tail"))
+    if candidates:
+        _overlay_candidates(ax, fit, tail)
+    else:
+        ax.legend(fontsize="small", loc="upper left")
+    return fig
+
+
+def plot_parameter_stability(
+    fit, *, tail: str | None = None, thresholds=None, ci_prob: float = 0.95, candidates: bool = True, ax=None
+) -> Figure:
+    """Parameter-stability plot (Coles 2001, §4.3.1), with the fit's candidate thresholds.
+
+    Two panels: the maximum likelihood GPD shape ``ξ`` and the modified scale
+    ``σ* = σ_u - ξ u`` of the excesses over each threshold, with delta-method intervals
+    (:func:`sbp_bayes.thresholds.parameter_stability`). Above a valid threshold both are
+    constant up to sampling error. The candidate thresholds and their weights are
+    overlaid as in :func:`plot_mean_residual_life`. For the lower tail the fits are to
+    ``u - X`` and ``σ*`` uses the mirrored threshold ``-u``.
+
+    Parameters
+    ----------
+    fit : SBPFit
+    tail : {"upper", "lower"}, optional
+    thresholds : sequence of float, optional
+    ci_prob : float
+    candidates : bool
+    ax : sequence of two matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_parameter_stability(fit)  # doctest: +SKIP
+    """
+    from sbp_bayes.thresholds import parameter_stability
+
+    tail = _diagnostic_tail(fit, tail)
+    ci_prob = _check_prob(ci_prob)
+    table = parameter_stability(fit.data.to_numpy(float), thresholds, tail=tail, ci_prob=ci_prob)
+    if ax is None:
+        fig = Figure(figsize=(FIGSIZE[0], 1.6 * FIGSIZE[1]), layout="constrained")
+        axes = list(fig.subplots(2, 1, sharex=True))
+    else:
+        fig, axes = _new_axes(ax, 2)
+    u = table.index.to_numpy(float)
+    for panel, (column, label) in zip(
+        axes, (("xi", "shape ξ"), ("modified_scale", "modified scale σ* = σ_u − ξu")), strict=True
+    ):
+        panel.fill_between(
+            u,
+            table[f"{column}_lower"],
+            table[f"{column}_upper"],
+            color=_POSTERIOR_COLOUR,
+            alpha=0.2,
+            label=f"{ci_prob:.0%} interval (delta method)",
+        )
+        panel.plot(u, table[column], color=_POSTERIOR_COLOUR, marker=".", label="maximum likelihood")
+        panel.set_ylabel(label)
+        if candidates:
+            _overlay_candidates(panel, fit, tail)
+        else:
+            panel.legend(fontsize="small", loc="upper left")
+    axes[-1].set_xlabel(_value_label(fit, f"{tail} threshold u"))
+    axes[0].set_title(_title(fit, f"parameter stability, {tail} tail"))
+    return fig
 
 
 def _detached(plot_collection) -> Figure:

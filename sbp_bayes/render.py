@@ -285,6 +285,50 @@ def _settings(fit, spec):
     return report, sides, tail, per_period
 
 
+def _rate_line(data, per_period) -> str | None:
+    """Observations per year and where the number comes from (the dates, or given)."""
+    if not per_period:
+        return None
+    line = f"Observations per year: {float(per_period):.6g} (return periods are in years)"
+    attrs = data.attrs
+    if attrs.get("observations_per_year_source") == "dates" and float(per_period) == float(
+        attrs.get("observations_per_year", float("nan"))
+    ):
+        line += (
+            f", inferred from the dates: {len(data)} observations from {attrs.get('record_start')} to "
+            f"{attrs.get('record_end')}, a span of {float(attrs['record_span_years']):.4g} years "
+            "(gaps included), divided into the number of observations"
+        )
+    return line
+
+
+def _extremal_index_section(doc: _Document, fit, option, tail: str, ci_prob: float):
+    """The ``[report] extremal_index`` table; returns what the return levels should use."""
+    if option is None:
+        return None
+    if isinstance(option, str):
+        try:
+            estimate = fit.extremal_index(method=option, tail=tail, ci_prob=ci_prob)
+        except ValueError as error:
+            doc.heading(3, "Extremal index")
+            doc.problem("Table 'Extremal index'", error)
+            return None
+        doc.table("extremal_index", "Extremal index", estimate.to_frame)
+        doc.paragraph(
+            "Extremes cluster: the maximum of n observations behaves like that of n θ independent ones, "
+            f"P(max ≤ z) ≈ F(z)^(n θ). θ was estimated by the {option} method from the "
+            f"{estimate.n_exceedances} exceedances of {format_number(estimate.threshold)} (the fit's {tail} "
+            "threshold); the return levels below are levels exceeded by one cluster on average once "
+            "per period, and their intervals carry the uncertainty of θ."
+        )
+        return estimate
+    doc.paragraph(
+        f"Extremal index fixed at θ = {format_number(float(option))} by the spec: return levels are "
+        "exceeded by one cluster on average once per period, P(max of n ≤ z) ≈ F(z)^(n θ)."
+    )
+    return float(option)
+
+
 def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_problem=None) -> Path:
     """Write ``report.md`` and ``report.html`` for a fit into ``out_dir``.
 
@@ -359,8 +403,9 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
             f"Range: {format_number(float(data.min()))} to {format_number(float(data.max()))}{in_units}; "
             f"median {format_number(float(data.median()))}, mean {format_number(float(data.mean()))}",
             f"Units: {units}" if units else "Units: not given",
-            f"Observations per year: {float(per_period):g} (return periods are in years)"
-            if per_period
+            _rate_line(data, per_period),
+            f"Declustered before the fit: {data.attrs['declustered']} (the tail describes cluster maxima)"
+            if data.attrs.get("declustered")
             else None,
         ]
     )
@@ -461,12 +506,17 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
         "the threshold uncertainty."
     )
     options = {"ci_prob": report.ci_prob, "ci_kind": report.ci_kind}
+    theta = _extremal_index_section(doc, fit, getattr(report, "extremal_index", None), tail, report.ci_prob)
+    clustered = {} if theta is None else {"extremal_index": theta}
     if report.return_periods:
         if per_period:
             doc.table(
                 "return_levels",
-                f"Return levels (periods in years, {float(per_period):g} observations a year)",
-                lambda: fit.return_levels(list(report.return_periods), per_period, tail=tail, **options),
+                f"Return levels (periods in years, {float(per_period):g} observations a year"
+                + (", with the extremal index above)" if theta is not None else ")"),
+                lambda: fit.return_levels(
+                    list(report.return_periods), per_period, tail=tail, **options, **clustered
+                ),
             )
         else:
             doc.heading(3, "Return levels")
@@ -480,7 +530,12 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
             "exceedance_probability",
             f"Exceedance probabilities ({'P(X > x)' if tail == 'upper' else 'P(X < x)'})",
             lambda: _answers().exceedance_probability(
-                fit, list(report.exceedance), tail=tail, observations_per_period=per_period, **options
+                fit,
+                list(report.exceedance),
+                tail=tail,
+                observations_per_period=per_period,
+                **options,
+                **(clustered if per_period else {}),
             ),
         )
     if report.quantiles:
@@ -541,6 +596,17 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
         doc.figure("threshold_weights", "Threshold weights", lambda p: p.plot_threshold_posterior(fit))
     if sides:
         doc.figure("tail_shape", "Tail shape posterior", lambda p: p.plot_tail_shape(fit))
+    if sides and tail in sides:  # threshold diagnostics, with the candidates and their weights
+        doc.figure(
+            "mean_residual_life",
+            f"Mean residual life ({tail} tail)",
+            lambda p: p.plot_mean_residual_life(fit, tail=tail, **band),
+        )
+        doc.figure(
+            "parameter_stability",
+            f"Parameter stability ({tail} tail)",
+            lambda p: p.plot_parameter_stability(fit, tail=tail, **band),
+        )
     if config.get("sampler") != "exact":  # exact conjugate draws (binned) have no chains to trace
         doc.figure("trace", "Trace plot", lambda p: p.plot_trace(fit))
 

@@ -49,6 +49,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    # clusters of extremes
+    "extremal_index_draws",
     # quantiles and levels
     "return_levels",
     "tail_quantiles",
@@ -140,7 +142,13 @@ def _observations_per_period(fit, observations_per_period) -> float | None:
     if observations_per_period is None:
         observations_per_period = fit.data.attrs.get("observations_per_year")
         if observations_per_period is None:
-            return None
+            # Dated data give the rate themselves: observations / span of the record.
+            from sbp_bayes.dates import record_rate
+
+            rate = record_rate(fit.data)
+            if rate is None:
+                return None
+            observations_per_period = rate.observations_per_year
     try:
         value = float(observations_per_period)
     except (TypeError, ValueError):
@@ -152,6 +160,66 @@ def _observations_per_period(fit, observations_per_period) -> float | None:
             f"observations_per_period must be a positive number; got {observations_per_period!r}."
         )
     return value
+
+
+#: Seed of the pairing of extremal-index draws with posterior draws (fixed: reports repeat).
+_THETA_PAIRING_SEED = 20030101
+
+
+def extremal_index_draws(fit, extremal_index, tail: str = "upper") -> np.ndarray | None:
+    """Draws of the extremal index ``θ``, one per posterior draw of ``fit``.
+
+    Parameters
+    ----------
+    fit : SBPFit
+    extremal_index : None, float, ExtremalIndex or str
+        ``None``: no clustering adjustment (returns ``None``). A number in ``(0, 1]``:
+        that ``θ`` in every draw. An :class:`~sbp_bayes.clusters.ExtremalIndex`: its
+        draws (posterior or bootstrap), resampled to the fit's number of draws with a
+        fixed seed and paired with the draws at random, i.e. ``θ`` taken as independent
+        of the marginal tail. A method name (``"intervals"``, ``"runs"``, ``"kgaps"``):
+        estimated from the fitted data at the posterior median of the ``tail``
+        threshold (:meth:`SBPFit.extremal_index`).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Shape ``(n_draws,)``.
+    """
+    if extremal_index is None:
+        return None
+    from sbp_bayes.clusters import EXTREMAL_INDEX_METHODS, ExtremalIndex
+
+    if fit.data.attrs.get("declustered"):
+        raise ValueError(
+            f"This fit was made on declustered data ({fit.data.attrs['declustered']}): its tail already "
+            "describes cluster maxima, so an extremal index would count the clustering twice; leave "
+            "extremal_index out."
+        )
+
+    if isinstance(extremal_index, str):
+        if extremal_index not in EXTREMAL_INDEX_METHODS:
+            raise ValueError(
+                f"extremal_index must be a number in (0, 1], an ExtremalIndex, or a method name "
+                f"({', '.join(EXTREMAL_INDEX_METHODS)}); got {extremal_index!r}."
+            )
+        extremal_index = fit.extremal_index(method=extremal_index, tail=tail)
+    if isinstance(extremal_index, ExtremalIndex):
+        rng = np.random.default_rng(_THETA_PAIRING_SEED)
+        return rng.choice(extremal_index.draws, size=fit.n_draws, replace=True)
+    try:
+        theta = float(extremal_index)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "extremal_index must be a number in (0, 1], an ExtremalIndex or a method name; "
+            f"got {extremal_index!r}."
+        ) from None
+    if not 0.0 < theta <= 1.0:
+        raise ValueError(
+            "extremal_index must lie in (0, 1] (1 = no clustering, 1/theta = mean cluster size); "
+            f"got {theta!r}."
+        )
+    return np.full(fit.n_draws, theta)
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -220,14 +288,18 @@ def _oriented(fit, tail: str):
     return (dist, 1.0) if tail == "upper" else (dist.mirror(), -1.0)
 
 
-def _predictive_upper_quantile(dist, exceedance: np.ndarray, per_draw: np.ndarray) -> np.ndarray:
+def _predictive_upper_quantile(
+    dist, exceedance: np.ndarray, per_draw: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     """``x`` with ``mean_s P_s(X > x) = exceedance`` (one per row of ``per_draw``).
 
     The mixture quantile lies between the smallest and the largest per-draw quantile
     (there every draw is below/above its own quantile), so bisection on that bracket
     finds it. The survival side is used so that tiny exceedance probabilities keep
     their precision. Where a draw's quantile overflowed to ``inf`` and the finite
-    bracket does not reach the level, the answer is ``inf``.
+    bracket does not reach the level, the answer is ``inf``. With ``weights`` (one per
+    draw, e.g. extremal indices) it solves ``mean_s w_s P_s(X > x) = exceedance`` with
+    ``per_draw`` the draws' own solutions ``P_s(X > x_s) = exceedance / w_s``.
     """
     finite = np.isfinite(per_draw)
     low = np.min(np.where(finite, per_draw, np.inf), axis=-1)
@@ -236,7 +308,10 @@ def _predictive_upper_quantile(dist, exceedance: np.ndarray, per_draw: np.ndarra
     low, high = np.where(none_finite, 0.0, low), np.where(none_finite, 0.0, high)
 
     def reached(x):  # the mixture's survival at x is at most the target
-        return dist.sf(x[:, None]).mean(axis=-1) <= exceedance
+        survival = dist.sf(x[:, None])
+        if weights is not None:
+            survival = survival * weights
+        return survival.mean(axis=-1) <= exceedance
 
     beyond = ~reached(high)
     for _ in range(_BISECTION_STEPS):
@@ -356,6 +431,7 @@ def return_levels(
     tail="upper",
     ci_prob=0.95,
     ci_kind="eti",
+    extremal_index=None,
 ) -> pd.DataFrame:
     """Return levels: the level exceeded on average once per ``period``.
 
@@ -371,20 +447,34 @@ def return_levels(
     periods : float or sequence of float
         Return periods ``T > 0``, in periods (years when ``n_y`` counts observations a year).
     observations_per_period : float, optional
-        ``n_y``. Defaults to ``fit.data.attrs["observations_per_year"]`` (set by the
-        bundled datasets); without it a ``ValueError`` asks for it.
+        ``n_y``. Defaults to ``fit.data.attrs["observations_per_year"]``: set by the
+        bundled datasets, by a spec's ``observations_per_year``, or inferred from the
+        dates when the data have a :class:`~pandas.DatetimeIndex` (observations divided
+        by the record's span in years, gaps included; see :mod:`sbp_bayes.dates`), so
+        that periods are years. Without any of these a ``ValueError`` asks for it.
     tail : {"upper", "lower"}
     ci_prob, ci_kind
         Credible interval (default 95%, equal-tailed).
+    extremal_index : None, float, ExtremalIndex or str
+        Account for clusters of extremes (see :mod:`sbp_bayes.clusters`): with extremal
+        index ``θ``, ``P(max of n <= z) ≈ F(z)^{n θ}``, so the level exceeded by one
+        cluster on average once per period is the ``1 - 1/(T n_y θ)`` quantile (Coles
+        2001, §5.3.2). A number fixes ``θ``; an
+        :class:`~sbp_bayes.clusters.ExtremalIndex` (or a method name, estimated from the
+        data at the fit's threshold) carries its uncertainty into the intervals, one
+        ``θ`` draw per posterior draw (:func:`extremal_index_draws`). Default ``None``:
+        ``θ = 1``, the observations treated as independent.
 
     Returns
     -------
     pandas.DataFrame
         Index ``return_period``. Columns ``tail``, ``exceedance_prob`` (per observation,
-        ``1/(T n_y)``), ``median``, ``lower``, ``upper``, ``mean`` (of the per-draw
+        ``1/(T n_y)``; with an extremal index ``1/(T n_y θ)`` at the posterior mean of
+        ``θ``), ``median``, ``lower``, ``upper``, ``mean`` (of the per-draw
         levels), ``predictive`` (level of the posterior predictive mixture: Coles'
-        predictive return level) and ``ci_prob``. ``attrs["observations_per_period"]``
-        holds ``n_y``.
+        predictive return level), ``extremal_index`` (only when one is given: mean of
+        the ``θ`` draws used, the posterior mean for K-gaps, the bootstrap mean for the
+        other estimators) and ``ci_prob``. ``attrs["observations_per_period"]`` holds ``n_y``.
 
     Examples
     --------
@@ -405,8 +495,9 @@ def return_levels(
     n_per_period = _observations_per_period(fit, observations_per_period)
     if n_per_period is None:
         raise ValueError(
-            "How many observations make one period? The data carry no attrs['observations_per_year']; "
-            "pass observations_per_period (e.g. 365.25 for daily data and periods in years)."
+            "How many observations make one period? The data have no dates (a DatetimeIndex) and no "
+            "attrs['observations_per_year']; pass observations_per_period (e.g. 365.25 for daily data and "
+            "periods in years), or fit a Series indexed by its dates."
         )
     exceedance = 1.0 / (periods * n_per_period)
     if np.any(exceedance >= 1):
@@ -416,14 +507,29 @@ def return_levels(
         )
     ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
     _check_fit_has_draws(fit)
+    theta = extremal_index_draws(fit, extremal_index, tail)
     dist, sign = _oriented(fit, tail)
-    per_draw = _tail_quantile_draws(dist, exceedance)
-    predictive = _predictive_upper_quantile(dist, exceedance, per_draw)
+    if theta is None:
+        per_draw = _tail_quantile_draws(dist, exceedance)
+        predictive = _predictive_upper_quantile(dist, exceedance, per_draw)
+        theta_mean = 1.0
+    else:
+        # One cluster per T periods: each draw's level at 1 / (T n_y theta_s).
+        per_observation = exceedance[:, None] / theta[None, :]
+        if np.any(per_observation >= 1):
+            raise ValueError(
+                "A return period must span more than one cluster: periods x observations_per_period x "
+                "extremal_index must all exceed 1; ask for longer periods."
+            )
+        per_draw = dist.isf(per_observation)
+        predictive = _predictive_upper_quantile(dist, exceedance, per_draw, weights=theta)
+        theta_mean = float(theta.mean())
     columns = {
         "tail": tail,
-        "exceedance_prob": exceedance,
+        "exceedance_prob": exceedance / theta_mean,
         **_summary(sign * per_draw, ci_prob, ci_kind),
         "predictive": sign * predictive,
+        **({} if theta is None else {"extremal_index": theta_mean}),
     }
     return _frame(
         columns,
@@ -433,6 +539,7 @@ def return_levels(
         ci_prob=ci_prob,
         ci_kind=ci_kind,
         observations_per_period=n_per_period,
+        extremal_index=theta_mean,
     )
 
 
@@ -499,7 +606,7 @@ def value_at_risk(fit, levels=(0.95, 0.99), *, tail="upper", ci_prob=0.95, ci_ki
 
 
 def exceedance_probability(
-    fit, x, *, tail="upper", ci_prob=0.95, ci_kind="eti", observations_per_period=None
+    fit, x, *, tail="upper", ci_prob=0.95, ci_kind="eti", observations_per_period=None, extremal_index=None
 ) -> pd.DataFrame:
     """Probability that one observation exceeds ``x`` (``tail="upper"``: ``P(X > x)``)
     or falls below it (``tail="lower"``: ``P(X < x)``).
@@ -515,6 +622,13 @@ def exceedance_probability(
     observations_per_period : float, optional
         Observations per period; defaults to ``fit.data.attrs["observations_per_year"]``.
         When known, the table gets a ``return_period`` column.
+    extremal_index : None, float, ExtremalIndex or str
+        Clusters of extremes (as in :func:`return_levels`; needs ``n_y``): the return
+        period becomes the mean time between *clusters* exceeding ``x``,
+        ``1 / (n_y mean_s θ_s P_s)``, and a ``period_max_exceedance`` column gives the
+        probability that the maximum of one period exceeds ``x``,
+        ``1 - mean_s (1 - P_s)^{n_y θ_s}`` (``extremal_index=1`` gives it for
+        independent observations).
 
     Returns
     -------
@@ -523,7 +637,8 @@ def exceedance_probability(
         ``upper`` (of the per-draw probabilities), ``predictive`` (the posterior mean
         of the probability, which is the probability under the posterior predictive
         distribution), ``return_period`` (``1 / (predictive x n_y)``: how many periods
-        pass, on average, per exceedance; only when ``n_y`` is known) and ``ci_prob``.
+        pass, on average, per exceedance; only when ``n_y`` is known),
+        ``period_max_exceedance`` (only with an ``extremal_index``) and ``ci_prob``.
 
     Examples
     --------
@@ -551,9 +666,20 @@ def exceedance_probability(
         **_summary(per_draw, ci_prob, ci_kind, with_mean=False),
         "predictive": predictive,
     }
+    theta = extremal_index_draws(fit, extremal_index, tail)
+    if theta is not None and n_per_period is None:
+        raise ValueError(
+            "extremal_index needs the number of observations per period (the clusters per period "
+            "follow from it); pass observations_per_period, or fit data indexed by their dates."
+        )
     if n_per_period is not None:
+        weights = np.ones(fit.n_draws) if theta is None else theta
         with np.errstate(divide="ignore"):
-            columns["return_period"] = 1.0 / (predictive * n_per_period)
+            columns["return_period"] = 1.0 / ((per_draw * weights).mean(axis=-1) * n_per_period)
+        if theta is not None:
+            # P(max of one period beyond x) = 1 - F^(n_y theta), from the log so tiny P keep precision.
+            log_period_max_below = n_per_period * weights * np.log1p(-per_draw)
+            columns["period_max_exceedance"] = -np.expm1(log_period_max_below).mean(axis=-1)
     return _frame(
         columns,
         pd.Index(values, name="value"),
@@ -562,6 +688,7 @@ def exceedance_probability(
         ci_prob=ci_prob,
         ci_kind=ci_kind,
         observations_per_period=n_per_period,
+        extremal_index=1.0 if theta is None else float(theta.mean()),
     )
 
 

@@ -10,14 +10,15 @@ Sections
 ``[data]``
     Either ``dataset = "danish"`` (a bundled data set, see :mod:`sbp_bayes.datasets`) or
     ``path = "file.csv"`` (relative to the spec's folder) with ``column = "..."``;
-    optionally ``time_column`` (kept as the index), ``units`` and
+    optionally ``time_column`` (kept as the index; a column of dates becomes a
+    DatetimeIndex, from which observations per year are inferred), ``units`` and
     ``observations_per_year``.
 ``[model]``
     ``family`` (``"sbp"``; see :data:`FAMILIES`), ``tails``, ``bins``,
     ``lower_threshold``/``upper_threshold`` (a float fixes it, a list gives the candidates,
     absent means a prior over automatic candidates), ``n_candidates``, ``tail_fraction``,
     ``max_tail_points``, ``min_tail_points``, ``lower_bound``, ``upper_bound``,
-    ``nan_policy``. These are the options of :func:`sbp_bayes.fit`.
+    ``nan_policy``, ``decluster``. These are the options of :func:`sbp_bayes.fit`.
 ``[priors.<name>]``
     ``{dist = "Normal", mu = 0.0, sigma = 0.5}`` for ``upper_xi``, ``upper_sigma``,
     ``lower_xi``, ``lower_sigma`` (PyMC distributions) or ``bin_probs``
@@ -30,7 +31,11 @@ Sections
     ``return_periods``, ``observations_per_period`` (default: the data's
     ``observations_per_year``, so periods are years), ``exceedance`` (values),
     ``quantiles`` (probabilities), ``var_levels``, ``es_levels``, ``ci_prob``,
-    ``ci_kind`` (eti, hdi), ``score`` (values to score), ``tail`` (upper, lower).
+    ``ci_kind`` (eti, hdi), ``score`` (values to score), ``tail`` (upper, lower),
+    ``extremal_index`` (a method of :func:`sbp_bayes.extremal_index` or a number).
+
+Every key with its meaning and default: :func:`spec_keys` (``sbp-bayes spec-keys``);
+a first spec for a CSV file: :func:`init_spec` (``sbp-bayes init DATA.csv``).
 
 Dynamic models
 --------------
@@ -86,6 +91,8 @@ import inspect
 import itertools
 import json
 import math
+import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -123,6 +130,11 @@ __all__ = [
     "FAMILIES",
     "DYNAMIC_FAMILIES",
     "Family",
+    # reference and a first spec
+    "KeyDoc",
+    "init_spec",
+    "spec_keys",
+    "spec_reference",
 ]
 
 
@@ -269,6 +281,45 @@ def _bins(value):
     raise _wrong_type("a positive integer (number of bins) or a list of interior bin edges", value)
 
 
+def _extremal_index(value):
+    """A method name or a fixed extremal index in (0, 1]."""
+    from sbp_bayes.clusters import EXTREMAL_INDEX_METHODS
+
+    listed = ", ".join(f'"{m}"' for m in EXTREMAL_INDEX_METHODS)
+    if isinstance(value, str):
+        if value not in EXTREMAL_INDEX_METHODS:
+            raise _Invalid(
+                f"must be one of {listed} or a number in (0, 1], got {_show(value)}"
+                f"{_closest(value, EXTREMAL_INDEX_METHODS)}"
+            )
+        return value
+    if not _is_number(value):
+        raise _wrong_type(f"one of {listed} or a number in (0, 1]", value)
+    if not 0.0 < value <= 1.0:
+        raise _Invalid(f"must be a number in (0, 1] (1 = no clustering), got {value!r}")
+    return float(value)
+
+
+def _decluster(value):
+    """A run length, or a table with threshold, run_length and tail."""
+    if _is_number(value):
+        return _integer(1)(value)
+    if not isinstance(value, dict):
+        raise _wrong_type("a run length (positive integer) or a table {threshold, run_length, tail}", value)
+    allowed = {"threshold": _real(), "run_length": _integer(1), "tail": _choice("upper", "lower")}
+    out = {}
+    for key, item in value.items():
+        if key not in allowed:
+            raise _Invalid(
+                f"has unknown key {key!r}{_closest(key, allowed)} (keys: threshold, run_length, tail)"
+            )
+        try:
+            out[key] = allowed[key](item)
+        except _Invalid as problem:
+            raise _Invalid(f"{key} {problem}") from None
+    return out
+
+
 def _weights(value):
     if isinstance(value, str):
         if value != "uniform":
@@ -328,6 +379,7 @@ _SBP_MODEL_KEYS = {
     "lower_bound": _Key(_real()),
     "upper_bound": _Key(_real()),
     "nan_policy": _Key(_choice("raise", "omit"), "raise"),
+    "decluster": _Key(_decluster),
 }
 
 
@@ -400,6 +452,7 @@ _REPORT_KEYS = {
     "ci_kind": _Key(_choice("eti", "hdi"), "eti"),
     "score": _Key(_number_list(_real(), "numbers"), []),
     "tail": _Key(_choice("upper", "lower")),
+    "extremal_index": _Key(_extremal_index),
 }
 _THRESHOLD_PRIOR_KEYS = {"upper": _Key(_weights), "lower": _Key(_weights)}
 _SECTIONS = ("study", "data", "model", "dynamic", "priors", "threshold_priors", "sampler", "report")
@@ -529,6 +582,7 @@ class ReportSpec:
     ci_kind: str = "eti"
     score: tuple[float, ...] = ()
     tail: str | None = None
+    extremal_index: str | float | None = None
 
 
 @dataclass(frozen=True)
@@ -659,7 +713,13 @@ class Spec:
                     f"(first {raw.iloc[row]!r} on line {row + 2}); clean the file or choose another column."
                 )
             if spec.time_column:
-                series.index = pd.Index(frame[spec.time_column], name=spec.time_column)
+                from sbp_bayes.dates import parse_dates
+
+                # Dates become a DatetimeIndex, from which the fit reads observations per year.
+                dates = parse_dates(frame[spec.time_column])
+                series.index = (
+                    dates if dates is not None else pd.Index(frame[spec.time_column], name=spec.time_column)
+                )
             series.name = spec.column
             series.attrs["source"] = str(spec.path)
         if spec.units is not None:
@@ -1280,3 +1340,380 @@ def _dumps_toml(sections: Mapping, comment: str | None = None) -> str:
                 f"{key} = {_toml_value(value)}" for key, value in table.items()
             ]
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+@dataclass(frozen=True)
+class KeyDoc:
+    """One documented spec key: its section, name, meaning and default (as TOML text)."""
+
+    section: str
+    key: str
+    meaning: str
+    default: str = "–"
+
+
+def _default_text(spec_key: _Key | None, fallback: str = "–") -> str:
+    if spec_key is None or spec_key.default is None:
+        return fallback
+    return _toml_value(spec_key.default)
+
+
+_MEANINGS: dict[str, dict[str, tuple[str, str | None]]] = {
+    # section -> key -> (meaning, default shown when the key's own default is None)
+    "study": {
+        "name": (
+            "Name of the study: the report's title and, in `compare`, the model's name.",
+            "the file name",
+        ),
+        "description": ("One or more sentences shown under the report's title.", None),
+    },
+    "data": {
+        "dataset": ('A bundled data set ("danish", "rain"); give this or `path`.', "–"),
+        "path": ("A CSV file, relative to the spec's folder; give this or `dataset`.", "–"),
+        "column": ("The CSV column holding the observations (numbers).", "required with `path`"),
+        "time_column": (
+            "A CSV column of times. Dates (e.g. 2001-01-31) index the data, and observations per year "
+            "are then inferred from the record's span (gaps included). Dynamic models: numeric times.",
+            "none: observations in file order",
+        ),
+        "units": ("Units of the observations, shown on axes and in tables.", "not given"),
+        "observations_per_year": (
+            "Observations a year, so that return periods are in years.",
+            "from the dates of `time_column`, or the bundled data set's",
+        ),
+    },
+    "model": {
+        "family": (
+            'Model family: "sbp" (spliced binned-Pareto) or a baseline: "sbp_continuous", "binned", '
+            '"normal", "student_t", "gpd_normal_gpd", "pot_gpd".',
+            '"sbp"',
+        ),
+        "tails": ('Which tails get a Generalized Pareto tail: "both", "upper" or "lower".', None),
+        "bins": (
+            "Number of body bins between the innermost candidate thresholds, or their interior edges.",
+            None,
+        ),
+        "lower_threshold": (
+            "Lower tail threshold: a number fixes it, a list gives the candidates; absent: a prior over "
+            "`n_candidates` automatic candidates.",
+            "a prior over automatic candidates",
+        ),
+        "upper_threshold": (
+            "Upper tail threshold, as `lower_threshold`.",
+            "a prior over automatic candidates",
+        ),
+        "n_candidates": ("Number of automatic candidate thresholds per tail.", None),
+        "tail_fraction": ("Share of the data beyond the innermost automatic candidate.", None),
+        "max_tail_points": ("Most observations beyond the innermost automatic candidate.", None),
+        "min_tail_points": ("Fewest observations beyond the outermost automatic candidate.", None),
+        "lower_bound": (
+            "Hard lower end of the body on a side without a tail (e.g. 0 for rainfall).",
+            "the data's minimum",
+        ),
+        "upper_bound": ("Hard upper end of the body on a side without a tail.", "the data's maximum"),
+        "nan_policy": ('"raise": empty or NaN values are an error; "omit": drop them.', None),
+        "decluster": (
+            "Fit the tail to cluster maxima (runs declustering): a run length, or "
+            '{threshold = 30.0, run_length = 2, tail = "upper"}. Threshold default: the 95% quantile.',
+            "no declustering",
+        ),
+    },
+    "priors": {
+        "<name>": (
+            "Prior of upper_xi, upper_sigma, lower_xi, lower_sigma (a PyMC distribution, e.g. "
+            '{dist = "Normal", mu = 0.0, sigma = 0.5}) or bin_probs ({dist = "Dirichlet", a = 1.0}).',
+            "the package's default priors",
+        ),
+    },
+    "threshold_priors": {
+        "upper": ('"uniform" or one weight per upper candidate threshold (ascending).', '"uniform"'),
+        "lower": ('"uniform" or one weight per lower candidate threshold (ascending).', '"uniform"'),
+    },
+    "sampler": {
+        "name": (f"Sampler: one of {', '.join(map(json.dumps, SAMPLERS))}.", None),
+        "draws": ("Posterior draws per chain.", None),
+        "tune": ("Tuning (warm-up) steps per chain.", None),
+        "chains": ("Number of chains.", None),
+        "random_seed": ("Random seed (the fit command records one when absent).", "a fresh seed, recorded"),
+    },
+    "report": {
+        "return_periods": ("Return periods of the return-level table, in periods (years).", None),
+        "observations_per_period": (
+            "Observations per return period.",
+            "the data's observations per year",
+        ),
+        "exceedance": ("Values whose exceedance probability the report gives.", None),
+        "quantiles": ("Probabilities of the quantile table.", None),
+        "var_levels": ("Levels of the value-at-risk table.", None),
+        "es_levels": ("Levels of the expected-shortfall table.", None),
+        "ci_prob": ("Probability of every credible interval in the report.", None),
+        "ci_kind": ('"eti" (equal-tailed) or "hdi" (highest-density) intervals.', None),
+        "score": ("Values to score (predictive percentile and tail probability).", None),
+        "tail": (
+            'The tail the tail answers refer to: "upper" or "lower".',
+            "the modelled tail (upper if both)",
+        ),
+        "extremal_index": (
+            'Account for clusters of extremes in return levels: "intervals", "runs" or "kgaps" '
+            "(estimated at the fit's threshold) or a fixed number in (0, 1].",
+            "none: observations treated as independent",
+        ),
+        "unusual": ("Dynamic models: how many of the most unusual observations to list.", None),
+    },
+    "dynamic": {
+        "lags": ("Autoregressive lags of the series used as features.", None),
+        "seasonal_period": ("Length of the season, in units of the time column.", "no season"),
+        "harmonics": ("Fourier pairs of the season.", None),
+        "covariates": ("Columns of the [data] CSV used as features.", None),
+        "body": ('"location_scale" (two stages) or "logit" body.', None),
+        "tail_block_size": (
+            "Tail shapes as a random walk over blocks of this many steps.",
+            "constant tail shapes",
+        ),
+        "tail_share": ("Share of the data beyond each fixed threshold.", None),
+    },
+}
+
+_SECTION_KEYS = {
+    "study": _STUDY_KEYS,
+    "data": _DATA_KEYS,
+    "model": {"family": _Key(_text, "sbp"), **_SBP_MODEL_KEYS},
+    "priors": {"<name>": None},
+    "threshold_priors": _THRESHOLD_PRIOR_KEYS,
+    "sampler": _SAMPLER_KEYS,
+    "report": {**_REPORT_KEYS, **_DYNAMIC_REPORT_KEYS},
+    "dynamic": _DYNAMIC_KEYS,
+}
+
+
+def spec_keys() -> list[KeyDoc]:
+    """Every key a spec accepts, with its meaning and default, in section order.
+
+    The same table is printed by ``sbp-bayes spec-keys`` and shown by ``sbp-bayes fit
+    --help``; :func:`spec_reference` formats it for documentation.
+
+    Examples
+    --------
+    >>> [(k.key, k.default) for k in spec_keys() if k.section == "sampler"][1:3]
+    [('draws', '1000'), ('tune', '1000')]
+    """
+    out = []
+    for section, keys in _SECTION_KEYS.items():
+        meanings = _MEANINGS[section]
+        for key, spec_key in keys.items():
+            meaning, fallback = meanings[key]
+            out.append(KeyDoc(section, key, meaning, _default_text(spec_key, fallback or "–")))
+    return out
+
+
+def spec_reference(fmt: str = "text") -> str:
+    """The spec key reference as plain text (``fmt="text"``, for ``--help``) or as a
+    Markdown table (``fmt="markdown"``, for the documentation).
+
+    Examples
+    --------
+    >>> print(spec_reference("markdown").splitlines()[0])
+    | section | key | meaning | default |
+    """
+    rows = spec_keys()
+    if fmt == "markdown":
+        lines = ["| section | key | meaning | default |", "| --- | --- | --- | --- |"]
+        lines += [
+            f"| [{r.section}] | `{r.key}` | {r.meaning.replace('|', '/')} | {r.default.replace('|', '/')} |"
+            for r in rows
+        ]
+        return "\n".join(lines)
+    if fmt != "text":
+        raise ValueError(f"fmt must be 'text' or 'markdown'; got {fmt!r}.")
+    import textwrap
+
+    lines = []
+    for section in _SECTION_KEYS:
+        label = "[priors.<name>]" if section == "priors" else f"[{section}]"
+        lines.append(label)
+        for row in (r for r in rows if r.section == section):
+            text = f"{row.meaning} Default: {row.default}."
+            lines.append(f"  {row.key}")
+            lines += textwrap.wrap(text, width=88, initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- a first spec
+
+
+def _comment_pad(line: str, comment: str, width: int = 34) -> str:
+    return f"{line.ljust(width)} # {comment}" if comment else line
+
+
+def init_spec(csv_path, spec_path, *, column: str | None = None, time_column: str | None = None) -> str:
+    """A commented spec for a CSV file, ready for ``sbp-bayes fit`` (``sbp-bayes init``).
+
+    Numeric columns and date columns are detected: the modelled column is ``column``,
+    else the first numeric column; the time column is ``time_column``, else the first
+    column whose every entry is a date (observations per year are then inferred from the
+    dates). Data that are never negative get an upper tail with the body starting at 0;
+    others get both tails.
+
+    Parameters
+    ----------
+    csv_path : str or Path
+        The data file.
+    spec_path : str or Path
+        Where the spec will be written (the data path in it is relative to its folder).
+    column, time_column : str, optional
+
+    Returns
+    -------
+    str
+        The TOML text (it is valid: :func:`loads_spec` accepts it).
+
+    Raises
+    ------
+    SpecError
+        The file cannot be read, has no numeric column, or lacks a named column.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> rows = [f"2001-01-{day:02d},{day * 1.5}" for day in range(1, 31)]
+    >>> _ = (folder / "flows.csv").write_text("\\n".join(["day,flow", *rows]) + "\\n")
+    >>> text = init_spec(folder / "flows.csv", folder / "flows.toml")
+    >>> spec = loads_spec(text, base_dir=folder)
+    >>> spec.data.column, spec.data.time_column, spec.model.tails
+    ('flow', 'day', 'upper')
+    """
+    from datetime import datetime
+
+    from sbp_bayes.dates import parse_dates, record_rate
+
+    csv_path, spec_path = Path(csv_path), Path(spec_path)
+    source = str(csv_path)
+    if not csv_path.is_file():
+        raise SpecError(f"{source}: no such file; give the CSV file of the data")
+    try:
+        frame = pd.read_csv(csv_path)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise SpecError(f"{source}: cannot read it as CSV: {_one_line(error)}") from None
+    header = [str(name) for name in frame.columns]
+    for key, name in (("--column", column), ("--time-column", time_column)):
+        if name is not None and name not in header:
+            raise SpecError(
+                f"{source}: {key} {name!r} is not a column{_closest(name, header)} (columns: {_list(header)})"
+            )
+    numeric = [name for name in header if pd.api.types.is_numeric_dtype(frame[name])]
+    dated = {}
+    for name in header:
+        if name in numeric and name != time_column:
+            continue
+        parsed = parse_dates(frame[name].dropna()) if frame[name].notna().any() else None
+        if parsed is not None and frame[name].notna().all():
+            dated[name] = parsed
+    if column is None:
+        candidates = [name for name in numeric if name != time_column]
+        if not candidates:
+            raise SpecError(
+                f"{source}: no column of numbers to model (columns: {_list(header)}); clean the file or name "
+                "the column with --column"
+            )
+        column = candidates[0]
+    if time_column is None and dated:
+        time_column = next(iter(dated))
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    text = values.isna() & raw.notna()
+    if text.any():
+        row = int(text.to_numpy().nonzero()[0][0])
+        raise SpecError(
+            f"{source}: column {column!r} holds text such as {raw.iloc[row]!r} (line {row + 2}); "
+            "clean it or choose another column with --column"
+        )
+    n_empty = int(values.isna().sum())
+    finite = values.dropna()
+    if finite.size < 10:
+        raise SpecError(
+            f"{source}: column {column!r} has {finite.size} numbers; a tail model needs many more"
+        )
+    relative = Path(os.path.relpath(csv_path.resolve(), spec_path.resolve().parent)).as_posix()
+    non_negative = bool((finite >= 0).all())
+    others = [name for name in numeric if name not in (column, time_column)]
+    rate_note = ""
+    if time_column is not None and time_column in dated:
+        rate = record_rate(dated[time_column])
+        rate_note = (
+            f"dates {rate.start:%Y-%m-%d} to {rate.end:%Y-%m-%d}: "
+            f"{rate.observations_per_year:.6g} observations a year, inferred"
+        )
+    name = re.sub(r"[^\w.-]+", "_", csv_path.stem).strip("_") or "study"
+    made = datetime.now().astimezone().strftime("%Y-%m-%d")
+    lines = [
+        f"# Model spec for {csv_path.name}, written by `sbp-bayes init` on {made}.",
+        f"# Fit it:      sbp-bayes fit {spec_path.name} --out results/{name}",
+        "# Every key, its meaning and default:  sbp-bayes spec-keys  (or sbp-bayes fit --help)",
+        "",
+        "[study]",
+        f"name = {_toml_value(name)}",
+        f"description = {_toml_value(f'Column {column!r} of {csv_path.name} ({finite.size} observations).')}",
+        "",
+        "[data]",
+        _comment_pad(f"path = {_toml_value(relative)}", "relative to this file"),
+        _comment_pad(
+            f"column = {_toml_value(column)}",
+            f"other numeric columns: {', '.join(others)}" if others else "the only numeric column",
+        ),
+    ]
+    if time_column is not None:
+        lines.append(
+            _comment_pad(f"time_column = {_toml_value(time_column)}", rate_note or "kept as the index")
+        )
+    else:
+        lines.append('# time_column = "date"             # a column of dates: return periods in years')
+    lines += [
+        '# units = "mm"                      # shown on axes and in tables',
+    ]
+    if time_column is None or time_column not in dated:
+        lines.append("# observations_per_year = 365.25    # for return periods in years (daily data)")
+    lines += [
+        "",
+        "[model]",
+        _comment_pad('family = "sbp"', "spliced binned-Pareto: histogram body, Generalized Pareto tails"),
+    ]
+    if non_negative:
+        lines += [
+            _comment_pad('tails = "upper"', "the data are never negative: one upper tail"),
+            _comment_pad("lower_bound = 0.0", "the body starts at 0"),
+        ]
+    else:
+        lines.append(_comment_pad('tails = "both"', '"upper", "lower" or "both"'))
+    lines += [
+        _comment_pad("bins = 30", "body bins between the innermost candidate thresholds"),
+        _comment_pad("n_candidates = 10", "candidate thresholds per tail, with a uniform prior"),
+        "# upper_threshold = 10.0            # a number fixes the threshold; a list gives candidates",
+        "# decluster = 1                     # fit the tail to cluster maxima (runs of exceedances)",
+    ]
+    if n_empty:
+        lines.append(
+            _comment_pad('nan_policy = "omit"', f"{n_empty} empty cell(s) in {column!r} are dropped")
+        )
+    lines += [
+        "",
+        "[sampler]",
+        _comment_pad(f"name = {_toml_value(_SAMPLER_KEYS['name'].default)}", " / ".join(SAMPLERS)),
+        _comment_pad("draws = 1000", "per chain"),
+        _comment_pad("tune = 1000", "warm-up steps per chain"),
+        "chains = 4",
+        "# random_seed = 1                   # recorded by sbp-bayes fit when absent",
+        "",
+        "[report]",
+        _comment_pad("return_periods = [10, 50, 100]", "years, when observations a year are known"),
+        _comment_pad("quantiles = [0.01, 0.99, 0.999]", "probabilities"),
+        _comment_pad("ci_prob = 0.95", "every credible interval"),
+        '# extremal_index = "intervals"      # time series: return levels for clustered extremes',
+        "",
+    ]
+    text = "\n".join(lines)
+    loads_spec(text, base_dir=spec_path.resolve().parent, source=str(spec_path))  # it must be valid
+    return text
