@@ -67,7 +67,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["ManyFitError", "Progress", "fit_many", "read_store", "series_seed", "store_key"]
+__all__ = [
+    # fitting
+    "ManyFitError",
+    "Progress",
+    "fit_many",
+    # the store and its summary
+    "read_store",
+    "series_seed",
+    "store_key",
+    "summary_markdown",
+]
 
 #: Version of the store layout (``manifest.json``, ``records/``, ``fits/``).
 STORE_FORMAT = 1
@@ -78,6 +88,8 @@ KILLED_WORKER_RESUBMITS = 1
 #: client's submissions, few enough that the data of 10^5 series never sit in the
 #: scheduler at once.
 IN_FLIGHT_PER_THREAD = 4
+#: How long to try to reach a scheduler given by its address.
+CONNECT_TIMEOUT_S = 20
 #: Options of :func:`sbp_bayes.fit` that fit_many sets itself.
 _RESERVED_FIT_OPTIONS = ("data", "progressbar")
 
@@ -245,9 +257,7 @@ def _open_store(store: Path, manifest: dict) -> dict:
         if old.get("random_seed") is not None and manifest["random_seed"] is None:
             manifest = {**manifest, "random_seed": old["random_seed"]}
         comparable = json.loads(json.dumps(manifest, default=_json_default))
-        different = sorted(
-            key for key in set(old) | set(comparable) if old.get(key) != comparable.get(key)
-        )
+        different = sorted(key for key in set(old) | set(comparable) if old.get(key) != comparable.get(key))
         if different:
             raise ManyFitError(
                 f"{store} holds fits made with other settings ({', '.join(different)} differ: "
@@ -321,7 +331,14 @@ def _summaries(fit, answers: dict) -> tuple[dict, list[str]]:
 
 
 def _fit_and_record(
-    name, values: np.ndarray, *, store: str, record_key: str, seed: int, data_hash: str, fit_options: dict,
+    name,
+    values: np.ndarray,
+    *,
+    store: str,
+    record_key: str,
+    seed: int,
+    data_hash: str,
+    fit_options: dict,
     answers: dict,
 ) -> dict:
     """Fit one series, write its fit and record to the store atomically, return the record.
@@ -375,7 +392,7 @@ def _fit_and_record(
         if answers["require_convergence"] and not diagnostics.passed:
             record["status"] = "failed"
             record["reason"] = "did not converge: " + record["reason"]
-    except Exception as error:  # noqa: BLE001 - every failure is recorded with its reason
+    except Exception as error:  # every failure is recorded with its reason
         record["reason"] = f"{type(error).__name__}: {' '.join(str(error).split())}"
     record["seconds"] = time.perf_counter() - started
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -393,7 +410,9 @@ def _split_series(frame, series: str, value: str) -> list[tuple[object, np.ndarr
         for name, values in frame.items():
             array = np.asarray(values)
             if array.ndim != 1:
-                raise ManyFitError(f"series {name!r}: values must be one-dimensional, got shape {array.shape}")
+                raise ManyFitError(
+                    f"series {name!r}: values must be one-dimensional, got shape {array.shape}"
+                )
             out.append((name, array))
         return out
     if not isinstance(frame, pd.DataFrame):
@@ -410,7 +429,9 @@ def _split_series(frame, series: str, value: str) -> list[tuple[object, np.ndarr
         )
     if frame[series].isna().any():
         row = int(np.flatnonzero(frame[series].isna().to_numpy())[0])
-        raise ManyFitError(f"the series column {series!r} is empty on row {row}; every row needs a series name")
+        raise ManyFitError(
+            f"the series column {series!r} is empty on row {row}; every row needs a series name"
+        )
     return [(name, group.to_numpy()) for name, group in frame.groupby(series, sort=False)[value]]
 
 
@@ -424,7 +445,9 @@ def _check_fit_options(fit_options: dict) -> None:
         inspect.signature(sbp_bayes.fit).bind(None, **fit_options)
     except TypeError as error:
         valid = [p for p in inspect.signature(sbp_bayes.fit).parameters if p not in _RESERVED_FIT_OPTIONS]
-        raise ManyFitError(f"{error}; the fit options are those of sbp_bayes.fit: {', '.join(valid)}") from None
+        raise ManyFitError(
+            f"{error}; the fit options are those of sbp_bayes.fit: {', '.join(valid)}"
+        ) from None
 
 
 def _table(records: list[dict], store: Path, names: Sequence | None = None, index_name: str = "series"):
@@ -436,7 +459,9 @@ def _table(records: list[dict], store: Path, names: Sequence | None = None, inde
     else:
         frame.index = pd.Index(frame["series"].tolist(), name=index_name)
     frame = frame.drop(columns=["series"])
-    frame["fit_path"] = [None if path is None or pd.isna(path) else str(store / path) for path in frame["fit_path"]]
+    frame["fit_path"] = [
+        None if path is None or pd.isna(path) else str(store / path) for path in frame["fit_path"]
+    ]
     # The same column order whichever series came first: the summaries in the order a
     # fitted record lists them, between the fixed leading and trailing columns.
     fitted = [record for record in records if record.get("status") == "fitted"]
@@ -447,7 +472,8 @@ def _table(records: list[dict], store: Path, names: Sequence | None = None, inde
     return frame
 
 
-_LEAD = ["status", "reason", "verdict", "n_observations", "max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences"]
+_LEAD = ["status", "reason", "verdict", "n_observations"]
+_LEAD += ["max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences"]
 _TRAIL = ["notes", "fit_path", "seed", "seconds", "worker_pid", "finished_at", "key", "data_sha256"]
 
 
@@ -462,7 +488,7 @@ def _connect(client, n_workers: int | None):
         return
     if isinstance(client, str):
         try:
-            connected = Client(client, timeout="20s", set_as_default=False)
+            connected = Client(client, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as error:
             raise ManyFitError(
                 f"cannot reach a Dask scheduler at {client!r}: {' '.join(str(error).split())}; start one "
@@ -655,8 +681,16 @@ def fit_many(
     return _table([records[key] for key in keys], store, names, index_name=series)
 
 
-def _run(client, todo: deque, records: dict, store: Path, base_seed: int, options: dict, answers: dict,
-         report: Callable[[], None]) -> None:
+def _run(
+    client,
+    todo: deque,
+    records: dict,
+    store: Path,
+    base_seed: int,
+    options: dict,
+    answers: dict,
+    report: Callable[[], None],
+) -> None:
     from distributed import as_completed
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
@@ -729,3 +763,70 @@ def _run(client, todo: deque, records: dict, store: Path, base_seed: int, option
     finally:
         if in_flight:  # interrupted: what finished is in the store; stop the rest
             client.cancel(list(in_flight))
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def _cell(value, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{digits}g}"
+    return str(value).replace("|", "\\|")
+
+
+def summary_markdown(table: pd.DataFrame, *, title: str | None = None, reason_width: int = 90) -> str:
+    """The table of :func:`fit_many` as Markdown for people: counts, then one row per
+    series with its status, verdict, tail shape and threshold, and each tail answer as
+    ``median [lower, upper]``; long reasons are cut to ``reason_width`` characters.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"status": ["fitted", "failed"], "reason": ["", "DataError: too short"],
+    ...                       "verdict": ["passed", None], "n_observations": [500, 3],
+    ...                       "upper_xi_median": [0.21, None], "upper_xi_lower": [0.1, None],
+    ...                       "upper_xi_upper": [0.33, None]}, index=pd.Index(["a", "b"], name="series"))
+    >>> print(summary_markdown(table))
+    2 series: 1 fitted (1 passed the diagnostics), 1 failed.
+    <BLANKLINE>
+    | series | status | verdict | n | upper xi | reason |
+    |---|---|---|---|---|---|
+    | a | fitted | passed | 500 | 0.21 [0.1, 0.33] |  |
+    | b | failed |  | 3 |  | DataError: too short |
+    <BLANKLINE>
+    """
+    fitted = int((table.status == "fitted").sum())
+    passed = int((table.get("verdict") == "passed").sum()) if "verdict" in table else 0
+    lines = [f"# {title}", ""] if title else []
+    lines += [
+        f"{len(table)} series: {fitted} fitted ({passed} passed the diagnostics), "
+        f"{int((table.status == 'failed').sum())} failed.",
+        "",
+    ]
+    quantities = list(
+        dict.fromkeys(column[: -len("_median")] for column in table.columns if column.endswith("_median"))
+    )
+    header = [
+        table.index.name or "series",
+        "status",
+        "verdict",
+        "n",
+        *(q.replace("_", " ") for q in quantities),
+    ]
+    header.append("reason")
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in table.iterrows():
+        cells = [_cell(name), _cell(row.status), _cell(row.get("verdict")), _cell(row.get("n_observations"))]
+        for quantity in quantities:
+            median = row.get(f"{quantity}_median")
+            if median is None or pd.isna(median):
+                cells.append("")
+            else:
+                lower, upper = row.get(f"{quantity}_lower"), row.get(f"{quantity}_upper")
+                cells.append(f"{_cell(median)} [{_cell(lower)}, {_cell(upper)}]")
+        reason = _cell(row.get("reason"))
+        cells.append(reason if len(reason) <= reason_width else reason[: reason_width - 3] + "...")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -249,3 +250,110 @@ def test_bad_input_is_refused_before_any_work(tmp_path):
     with pytest.raises(ManyFitError, match="sets 'progressbar' itself"):
         fit_many(frame, store=tmp_path / "s", progressbar=True)
     assert not (tmp_path / "s").exists()
+
+
+# ----------------------------------------------------------------------------- spec and command line
+
+MANY_SPEC = """
+[study]
+name = "gauges"
+
+[data]
+path = "gauges.csv"
+column = "flow"
+series_column = "gauge"
+
+[model]
+tails = "upper"
+
+[sampler]
+draws = 100
+tune = 100
+chains = 2
+random_seed = 5
+
+[report]
+return_periods = [100]
+var_levels = [0.99]
+es_levels = []
+"""
+
+
+def write_many_spec(folder, text=MANY_SPEC, series=None):
+    series = series if series is not None else mixed_series(3, np.random.default_rng(3))
+    long_frame(series).to_csv(folder / "gauges.csv", index=False)
+    (folder / "gauges.toml").write_text(text)
+    return folder / "gauges.toml"
+
+
+def test_many_series_spec(tmp_path):
+    from sbp_bayes.spec import SpecError, load_spec, loads_spec
+
+    spec = load_spec(write_many_spec(tmp_path))
+    assert spec.is_many and spec.data.series_column == "gauge"
+    frame = spec.load_many()
+    assert list(frame.columns) == ["gauge", "flow"] and frame.gauge.nunique() == 3
+    assert 'series_column = "gauge"' in spec.to_toml()
+    with pytest.raises(SpecError, match="fit it with 'sbp-bayes fit-many'"):
+        spec.load_data()
+    csv = 'path = "gauges.csv"\ncolumn = "flow"\n'
+    bad = {
+        'dataset = "danish"\nseries_column = "gauge"': "series_column applies to a CSV path",
+        csv + 'series_column = "site"': "series_column 'site' is not in gauges.csv",
+        csv + 'series_column = "gauge"\ntime_column = "t"': "time_column applies",
+        csv + 'series_column = "flow"': "name the same column",
+        csv + 'series_column = "gauge"\n[dynamic]': "static models only",
+    }
+    for data, message in bad.items():
+        with pytest.raises(SpecError, match=message):
+            loads_spec(f"[data]\n{data}\n", base_dir=tmp_path)
+    # The example spec: 12 series, and its TOML copy reads back the same.
+    example = load_spec(Path(__file__).resolve().parents[1] / "models" / "many_gauges.toml")
+    assert example.is_many and example.load_many().gauge.nunique() == 12
+    assert loads_spec(example.to_toml(), source="copy.toml").to_dict() == example.to_dict()
+
+
+def test_fit_many_command_line_errors(tmp_path, capsys, monkeypatch):
+    from sbp_bayes import cli, many
+
+    monkeypatch.setattr(many, "CONNECT_TIMEOUT_S", 2)
+
+    spec = write_many_spec(tmp_path)
+    assert cli.main(["fit", str(spec), "--out", str(tmp_path / "out")]) == 2
+    assert "describes many series" in capsys.readouterr().err
+    single = tmp_path / "single.toml"
+    single.write_text('[data]\ndataset = "danish"\n')
+    assert cli.main(["fit-many", str(single), "--out", str(tmp_path / "out")]) == 2
+    assert "has no series_column" in capsys.readouterr().err
+    text = (tmp_path / "gauges.csv").read_text().replace("\n", "\nsite 9,oops\n", 1)
+    (tmp_path / "gauges.csv").write_text(text)
+    assert cli.main(["fit-many", str(spec), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "value(s) that are not numbers (first 'oops' on line 2)" in error and "Traceback" not in error
+    spec = write_many_spec(tmp_path)
+    nowhere = ["--scheduler", "tcp://127.0.0.1:9"]
+    assert cli.main(["fit-many", str(spec), "--out", str(tmp_path / "o"), *nowhere]) == 2
+    assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err
+
+
+def test_fit_many_command_line(client, tmp_path, capsys):
+    from sbp_bayes import cli
+
+    series = mixed_series(3, np.random.default_rng(3))
+    series["flat"] = np.zeros(POINTS)
+    spec = write_many_spec(tmp_path, series=series)
+    out = tmp_path / "out"
+    command = ["fit-many", str(spec), "--out", str(out), "--scheduler", client.scheduler.address]
+    assert cli.main(command) == 0
+    captured = capsys.readouterr()
+    assert "4/4 done (1 failed, 0 from the store), 0 remaining" in captured.err
+    assert "4 series: 3 fitted" in captured.out and "- failed: flat: DataError: All 200" in captured.out
+    summary = pd.read_csv(out / "summary.csv", index_col="gauge")
+    assert list(summary.index) == list(series)
+    assert {"return_level_100_median", "var_0.99_upper", "upper_xi_lower"} <= set(summary.columns)
+    markdown = (out / "summary.md").read_text()
+    assert "4 series: 3 fitted" in markdown and "| series 00 | fitted |" in markdown
+    assert "random_seed = 5" in (out / "spec.toml").read_text()
+    # Rerun: everything comes from the store.
+    assert cli.main(command) == 0
+    assert "4/4 done (1 failed, 4 from the store)" in capsys.readouterr().err
