@@ -45,8 +45,9 @@ with :func:`sbp_bayes.fit_many` on an embedded ``distributed.LocalCluster`` of
 ``--workers`` single-threaded processes (default 2), with the same per-series seeds
 (:func:`sbp_bayes.many.series_seed`). Reported per way: wall time (cluster start-up
 included), series per minute and per minute and core, the first fit of each process
-(compilation included) and the steady per-series cost after it, in wall seconds and in
-core-seconds (wall x cores the way keeps busy); then, from the cluster's steady cost, the
+(compilation included) and the steady per-series cost after it (a task of either way
+fits, saves, checks and computes VaR and ES; ``steady_fit_only_s`` is the fit alone), in
+wall seconds and in core-seconds (wall x the machine's cores); then, from the cluster's steady cost, the
 cores (and 16- or 64-core machines) that fit 10^5 series in one hour.
 
 Run:  python benchmarks/many_series.py --series 100 --points 2000 --backends pymc nutpie numpyro
@@ -202,25 +203,38 @@ def run_backend(frame, true_xi, backend: str, *, pooling, draws, tune, chains, s
 # ----------------------------------------------------------------------------- independent fits
 
 
-def run_serial(frame, *, fit_options: dict, seed: int) -> dict:
-    """Fit every series in a plain loop in this process (the model compiles on the first)."""
+def run_serial(frame, *, fit_options: dict, seed: int, store: Path) -> dict:
+    """Fit every series in a plain loop in this process (the model compiles on the first),
+    doing per series what a fit_many task does besides the fit: save it, check it, and
+    compute the default tail answers (VaR and ES at 0.99)."""
     import warnings
 
     import sbp_bayes
     from sbp_bayes.many import series_seed
 
-    seconds = []
+    seconds, fit_seconds = [], []
     start = time.perf_counter()
     for name, values in frame.groupby("series", sort=False)["value"]:
         began = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # short diagnostics warnings are not the point here
-            sbp_bayes.fit(
+            fit = sbp_bayes.fit(
                 values.to_numpy(), random_seed=series_seed(seed, name), progressbar=False, **fit_options
             )
+            fit_seconds.append(time.perf_counter() - began)
+            fit.save(store / f"{name}.nc")
+            fit.check(warn=False)
+            fit.value_at_risk([0.99])
+            fit.expected_shortfall([0.99])
         seconds.append(time.perf_counter() - began)
     wall = time.perf_counter() - start
-    return {"way": "serial loop", "wall_s": wall, "first_fit_s": seconds[0], "steady_s": _steady(seconds[1:])}
+    return {
+        "way": "serial loop",
+        "wall_s": wall,
+        "first_fit_s": seconds[0],
+        "steady_s": _steady(seconds[1:]),
+        "steady_fit_only_s": _steady(fit_seconds[1:]),
+    }
 
 
 def _steady(seconds) -> float:
@@ -234,16 +248,18 @@ def run_cluster(frame, *, fit_options: dict, seed: int, workers: int, store: Pat
     start = time.perf_counter()
     table = fit_many(frame, store=store, n_workers=workers, random_seed=seed, **fit_options)
     wall = time.perf_counter() - start
-    first, rest = [], []
+    first, rest, rest_fit = [], [], []
     for _, group in table.sort_values("finished_at").groupby("worker_pid"):
         # The first fit of each worker process includes its compilation.
         first.append(group.seconds.iloc[0])
         rest += list(group.seconds.iloc[1:])
+        rest_fit += list(group.fit_seconds.iloc[1:])
     return {
         "way": f"cluster of {workers}",
         "wall_s": wall,
         "first_fit_s": float(np.mean(first)),
         "steady_s": _steady(rest) / workers,  # wall seconds per series with `workers` fitting at once
+        "steady_fit_only_s": _steady(rest_fit) / workers,
         "failed": int((table.status == "failed").sum()),
         "workers_used": int(table.worker_pid.nunique()),
     }
@@ -258,7 +274,8 @@ def main_independent(args, info) -> int:
     rows = []
     if not args.skip_serial:
         print("... serial loop", file=sys.stderr, flush=True)
-        rows.append(run_serial(frame, fit_options=fit_options, seed=args.seed))
+        with tempfile.TemporaryDirectory(prefix="many_series_serial_") as store:
+            rows.append(run_serial(frame, fit_options=fit_options, seed=args.seed, store=Path(store)))
     print(f"... cluster of {args.workers}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="many_series_store_") as store:
         rows.append(
@@ -280,6 +297,8 @@ def main_independent(args, info) -> int:
         "times in seconds"
     )
     print(format_machine(info))
+    # Other jobs on a shared machine slow both ways: the load at the end, next to the start's.
+    print(f"# load_average_1min_at_end: {os.getloadavg()[0]:.2f}")
     print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     cost = table.iloc[-1].steady_core_s
     cores_needed = 1e5 * cost / 3600

@@ -370,6 +370,7 @@ def _fit_and_record(
             warnings.simplefilter("ignore")
             series = pd.Series(values, name=str(name))
             fit = sbp_bayes.fit(series, random_seed=seed, progressbar=False, **fit_options)
+            record["fit_seconds"] = time.perf_counter() - started
             diagnostics = fit.check(warn=False)
             fit_path = store / "fits" / f"{key}.nc"
             temporary = fit_path.with_name(f".{fit_path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
@@ -474,7 +475,17 @@ def _table(records: list[dict], store: Path, names: Sequence | None = None, inde
 
 _LEAD = ["status", "reason", "verdict", "n_observations"]
 _LEAD += ["max_r_hat", "min_ess_bulk", "min_ess_tail", "divergences"]
-_TRAIL = ["notes", "fit_path", "seed", "seconds", "worker_pid", "finished_at", "key", "data_sha256"]
+_TRAIL = [
+    "notes",
+    "fit_path",
+    "seed",
+    "seconds",
+    "fit_seconds",
+    "worker_pid",
+    "finished_at",
+    "key",
+    "data_sha256",
+]
 
 
 @contextlib.contextmanager
@@ -505,16 +516,21 @@ def _connect(client, n_workers: int | None):
         n_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     # One single-threaded process per core: fits are CPU-bound Python + numba, which
     # threads of one process would serialise on the GIL between sampler calls.
-    with (
-        LocalCluster(
+    try:
+        cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
             silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as local,
-    ):
+        )
+    except RuntimeError as error:
+        raise ManyFitError(
+            f"the embedded Dask cluster did not start ({' '.join(str(error).split())}). Its worker "
+            "processes import the main script again: in a script, call fit_many under "
+            "`if __name__ == '__main__':`"
+        ) from None
+    with cluster, Client(cluster, set_as_default=False) as local:
         yield local
 
 
@@ -558,7 +574,7 @@ def fit_many(
         a scheduler address such as ``"tcp://10.0.0.5:8786"``: run on that cluster (the
         store must then be a folder the workers see at the same path).
     n_workers : int, optional
-        Workers of the embedded cluster.
+        Workers of the embedded cluster (ignored with a ``client``).
     return_periods : sequence of float
         Return levels to report, periods in units of ``observations_per_period``
         observations (default 1: periods count observations).
@@ -594,7 +610,8 @@ def fit_many(
         as ``_median``/``_lower``/``_upper``; the answers
         ``return_level_<T>_…``, ``var_<level>_…``, ``es_<level>_…``,
         ``exceedance_prob_<x>_…``; ``notes`` (answers that do not apply to the family);
-        ``fit_path`` (read with :func:`sbp_bayes.load`), ``seed``, ``seconds``,
+        ``fit_path`` (read with :func:`sbp_bayes.load`), ``seed``, ``seconds`` (the whole
+        task) and ``fit_seconds`` (of which the :func:`sbp_bayes.fit` call),
         ``worker_pid``, ``key``, ``data_sha256``, ``finished_at``.
 
     Raises
@@ -611,6 +628,8 @@ def fit_many(
     sbp_bayes.many.ManyFitError: got an unexpected keyword argument 'draw'; the fit options are ...
     """
     _check_fit_options(fit_options)
+    if n_workers is not None and (not isinstance(n_workers, int) or n_workers < 1):
+        raise ManyFitError(f"n_workers must be a positive integer, got {n_workers!r}")
     if tail not in ("upper", "lower"):
         raise ManyFitError(f"tail must be 'upper' or 'lower', got {tail!r}")
     if not 0 < ci_prob < 1:
