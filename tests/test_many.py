@@ -185,8 +185,15 @@ def test_interrupted_driver_rerun_fits_only_what_is_missing(client, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         fit_many(series, store=store, client=client, progress=interrupt, **OPTIONS)
     assert seen[-1].done == 2 and seen[-1].remaining == 4
-    # Tasks already running when the driver stopped may still finish and be recorded.
-    time.sleep(3)
+
+    # A task already running when the driver stopped finishes and is recorded: wait for
+    # the workers to be idle, so that the store no longer changes.
+    def executing(dask_worker):
+        return len(dask_worker.state.executing)
+
+    deadline = time.monotonic() + 120
+    while sum(client.run(executing).values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
     before = {path.name: path.read_text() for path in (store / "records").glob("*.json")}
     assert 2 <= len(before) < 6
 
