@@ -1,4 +1,6 @@
-"""Many series at scale: the pooled tail model of M series of N points, per NUTS backend.
+"""Many series at scale: the pooled tail model of M series of N points, per NUTS backend
+(``--mode pooled``, the default), or M independent fits, a serial loop against a Dask
+cluster (``--mode independent``).
 
 Data: ``--series`` M series of ``--points`` N points each, series ``j`` drawn whole from
 a GPD with shape ``ξ_j ~ Normal(0.2, 0.1)`` and scale ``σ_j ~ LogNormal(0, 0.5)``, so that
@@ -30,7 +32,26 @@ bulk ESS (ArviZ) over the ``ξ_j``, ESS per second of total wall time and of sam
 the largest R-hat over every parameter (``ξ_j``, ``σ_j`` and the hyperparameters),
 divergences, and the mean squared error of the posterior median ``ξ_j`` against the truth.
 
+On a GPU the pooled model's JAX path runs as ``--backends numpyro --chain-method
+vectorized`` (all chains in one XLA device; ``parallel`` would ask for one device per
+chain), with JAX's CUDA build installed (``pip install "jax[cuda12]"``; JAX then uses the
+GPU by default, ``JAX_PLATFORMS=cuda`` makes it an error if there is none). Nothing else
+changes: ``fit_pooled(..., sampler="numpyro")`` builds the same model.
+
+``--mode independent`` fits every series separately with :func:`sbp_bayes.fit` (the
+model of ``--tails``, default upper tail with the threshold prior; sampler settings as
+above), first in a serial loop in this process (``--skip-serial`` leaves it out), then
+with :func:`sbp_bayes.fit_many` on an embedded ``distributed.LocalCluster`` of
+``--workers`` single-threaded processes (default 2), with the same per-series seeds
+(:func:`sbp_bayes.many.series_seed`). Reported per way: wall time (cluster start-up
+included), series per minute and per minute and core, the first fit of each process
+(compilation included) and the steady per-series cost after it (a task of either way
+fits, saves, checks and computes VaR and ES; ``steady_fit_only_s`` is the fit alone), in
+wall seconds and in core-seconds (wall x the machine's cores); then, from the cluster's steady cost, the
+cores (and 16- or 64-core machines) that fit 10^5 series in one hour.
+
 Run:  python benchmarks/many_series.py --series 100 --points 2000 --backends pymc nutpie numpyro
+      python benchmarks/many_series.py --mode independent --series 100 --points 2000 --workers 2
 """
 
 from __future__ import annotations
@@ -179,6 +200,121 @@ def run_backend(frame, true_xi, backend: str, *, pooling, draws, tune, chains, s
     }
 
 
+# ----------------------------------------------------------------------------- independent fits
+
+
+def run_serial(frame, *, fit_options: dict, seed: int, store: Path) -> dict:
+    """Fit every series in a plain loop in this process (the model compiles on the first),
+    doing per series what a fit_many task does besides the fit: save it, check it, and
+    compute the default tail answers (VaR and ES at 0.99)."""
+    import warnings
+
+    import sbp_bayes
+    from sbp_bayes.many import series_seed
+
+    seconds, fit_seconds = [], []
+    start = time.perf_counter()
+    for name, values in frame.groupby("series", sort=False)["value"]:
+        began = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # short diagnostics warnings are not the point here
+            fit = sbp_bayes.fit(
+                values.to_numpy(), random_seed=series_seed(seed, name), progressbar=False, **fit_options
+            )
+            fit_seconds.append(time.perf_counter() - began)
+            fit.save(store / f"{name}.nc")
+            fit.check(warn=False)
+            fit.value_at_risk([0.99])
+            fit.expected_shortfall([0.99])
+        seconds.append(time.perf_counter() - began)
+    wall = time.perf_counter() - start
+    return {
+        "way": "serial loop",
+        "wall_s": wall,
+        "first_fit_s": seconds[0],
+        "steady_s": _steady(seconds[1:]),
+        "steady_fit_only_s": _steady(fit_seconds[1:]),
+    }
+
+
+def _steady(seconds) -> float:
+    return float(np.mean(seconds)) if len(seconds) else float("nan")
+
+
+def run_cluster(frame, *, fit_options: dict, seed: int, workers: int, store: Path) -> dict:
+    """``fit_many`` on an embedded cluster; per-series seconds come from the store's records."""
+    from sbp_bayes import fit_many
+
+    start = time.perf_counter()
+    table = fit_many(frame, store=store, n_workers=workers, random_seed=seed, **fit_options)
+    wall = time.perf_counter() - start
+    first, rest, rest_fit = [], [], []
+    for _, group in table.sort_values("finished_at").groupby("worker_pid"):
+        # The first fit of each worker process includes its compilation.
+        first.append(group.seconds.iloc[0])
+        rest += list(group.seconds.iloc[1:])
+        rest_fit += list(group.fit_seconds.iloc[1:])
+    return {
+        "way": f"cluster of {workers}",
+        "wall_s": wall,
+        "first_fit_s": float(np.mean(first)),
+        "steady_s": _steady(rest) / workers,  # wall seconds per series with `workers` fitting at once
+        "steady_fit_only_s": _steady(rest_fit) / workers,
+        "failed": int((table.status == "failed").sum()),
+        "workers_used": int(table.worker_pid.nunique()),
+    }
+
+
+def main_independent(args, info) -> int:
+    import tempfile
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    frame, _true_xi = simulate(args.series, args.points, args.seed)
+    fit_options = {"tails": args.tails, "draws": args.draws, "tune": args.tune, "chains": args.chains}
+    rows = []
+    if not args.skip_serial:
+        print("... serial loop", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory(prefix="many_series_serial_") as store:
+            rows.append(run_serial(frame, fit_options=fit_options, seed=args.seed, store=Path(store)))
+    print(f"... cluster of {args.workers}", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="many_series_store_") as store:
+        rows.append(
+            run_cluster(
+                frame, fit_options=fit_options, seed=args.seed, workers=args.workers, store=Path(store)
+            )
+        )
+    table = pd.DataFrame(rows).set_index("way")
+    table["series_per_min"] = args.series / table.wall_s * 60
+    # Every way keeps all the machine's cores busy: nutpie runs the chains of a fit in
+    # threads (min(chains, cores)), and the cluster runs one fit per worker at once.
+    table["series_per_min_per_core"] = table.series_per_min / cores
+    table["steady_core_s"] = table.steady_s * cores
+    if "serial loop" in table.index:
+        table["speedup_vs_serial"] = table.loc["serial loop", "wall_s"] / table.wall_s
+    print(
+        f"Independent fits: {args.series} series x {args.points} points, tails={args.tails}, "
+        f"{args.chains} chains x {args.draws} draws (+{args.tune} tuning) each, {cores} cores; "
+        "times in seconds"
+    )
+    print(format_machine(info))
+    # Other jobs on a shared machine slow both ways: the load at the end, next to the start's.
+    print(f"# load_average_1min_at_end: {os.getloadavg()[0]:.2f}")
+    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    cost = table.iloc[-1].steady_core_s
+    cores_needed = 1e5 * cost / 3600
+    print(
+        f"On paper: 10^5 series at {cost:.3g} core-seconds each = {1e5 * cost / 3600:.3g} core-hours: "
+        f"{np.ceil(cores_needed):.0f} cores for one hour, i.e. {np.ceil(cores_needed / 16):.0f} machines of "
+        f"16 cores or {np.ceil(cores_needed / 64):.0f} of 64 (plus one compilation per worker, "
+        f"{table.iloc[-1].first_fit_s:.3g} s here, and the load caveat above)."
+    )
+    if args.out:
+        with open(args.out, "w") as out:
+            out.write(format_machine(info) + "\n")
+            table.reset_index().assign(series=args.series, points=args.points).to_csv(out, index=False)
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -201,7 +337,21 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and of the samplers")
     parser.add_argument("--out", default=None, help="CSV file for the per-backend results")
+    parser.add_argument(
+        "--mode",
+        choices=("pooled", "independent"),
+        default="pooled",
+        help="pooled: one model of all series per backend; independent: one fit per series, "
+        "serial loop vs Dask cluster",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="independent: worker processes of the cluster")
+    parser.add_argument("--tails", default="upper", help="independent: tails of each series' model")
+    parser.add_argument("--skip-serial", action="store_true", help="independent: time the cluster only")
     args = parser.parse_args(argv)
+    if args.mode == "independent":
+        for name in ("pymc", "pymc.sampling.mcmc", "pymc.stats.convergence"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        return main_independent(args, machine_info(PACKAGES))
 
     backends = []
     # numpyro last: PyMC's NUTS forks a process per chain, which JAX's threads make unsafe.

@@ -21,6 +21,7 @@ from sbp_bayes.comparison import ComparisonError, compare
 from sbp_bayes.distributions import InvalidParameterError, SplicedBinnedPareto
 from sbp_bayes.dynamic import DynamicFit, fit_dynamic
 from sbp_bayes.fit import DiagnosticsReport, SBPFit, fit, load
+from sbp_bayes.many import ManyFitError, fit_many
 from sbp_bayes.model import DataError, Design, build_model, make_design
 from sbp_bayes.pooled import PooledFit, fit_pooled
 from sbp_bayes.priors import Prior, PriorError
@@ -54,6 +55,8 @@ __all__ = [
     "DynamicFit",
     "PooledFit",
     "fit_dynamic",
+    "fit_many",
+    "ManyFitError",
     "fit_pooled",
     # clusters of extremes
     "ExtremalIndex",

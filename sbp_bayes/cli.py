@@ -7,6 +7,12 @@
 ``sbp-bayes report DIR`` re-renders the report; ``sbp-bayes check DIR`` prints the
 convergence diagnostics and exits with status 1 when they fail.
 
+``sbp-bayes fit-many SPEC --out DIR`` fits the spec's model to every series of a
+long-format CSV (``[data] series_column``) on a Dask cluster (:func:`sbp_bayes.fit_many`):
+each finished series is kept in ``DIR/store`` at once, an interrupted run continues where
+it stopped when rerun, and the summary is written as ``DIR/summary.csv`` and
+``DIR/summary.md``.
+
 A spec with a ``[dynamic]`` section describes a time series model
 (:func:`sbp_bayes.dynamic.fit_dynamic`, e.g. ``models/paper_synthetic.toml``): the same
 commands fit it, save it (:meth:`sbp_bayes.dynamic.DynamicFit.save`) and write its report
@@ -57,6 +63,8 @@ examples:
   sbp-bayes fit models/paper_synthetic.toml --out results/paper_synthetic
       a dynamic model (a [dynamic] section: lags, season, covariates): a time series
       whose distribution, tails included, moves with its past, season and covariates
+  sbp-bayes fit-many models/many_gauges.toml --out results/gauges --workers 2
+      one fit per series of a long CSV ([data] series_column), on a Dask cluster
 
 exit status: 0 success, 1 diagnostics failed (check), 2 bad input (spec, data, folder).
 A model spec is a TOML file with sections [study], [data], [model], [priors.*],
@@ -73,11 +81,12 @@ class UserError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sbp_bayes.distributions import InvalidParameterError
+    from sbp_bayes.many import ManyFitError
     from sbp_bayes.model import DataError
     from sbp_bayes.priors import PriorError
     from sbp_bayes.spec import SpecError
 
-    return (UserError, SpecError, DataError, PriorError, InvalidParameterError)
+    return (UserError, SpecError, DataError, PriorError, InvalidParameterError, ManyFitError)
 
 
 def _stage(message: str) -> None:
@@ -148,10 +157,8 @@ def _write_report(fit, spec, out_dir: Path, *, command: str) -> Path:
 # ----------------------------------------------------------------------------- commands
 
 
-def _cmd_fit(args, argv) -> int:
-    from sbp_bayes.spec import load_spec
-
-    spec = load_spec(args.spec)
+def _sampler_changes(spec, args, *, draw_seed: bool = True):
+    """The spec with the command line's sampler settings (and a recorded seed)."""
     changes = dict(QUICK) if args.quick else {}
     for key, value in (
         ("draws", args.draws),
@@ -162,11 +169,24 @@ def _cmd_fit(args, argv) -> int:
     ):
         if value is not None:
             changes[key] = value
-    if spec.sampler.random_seed is None and "random_seed" not in changes:
+    if draw_seed and spec.sampler.random_seed is None and "random_seed" not in changes:
         # Record a seed so that the spec copy in the output folder reproduces this fit.
         changes["random_seed"] = secrets.randbelow(2**31)
     spec = spec.with_sampler(**changes)
     _require_sampler(spec.sampler.name)
+    return spec
+
+
+def _cmd_fit(args, argv) -> int:
+    from sbp_bayes.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if spec.is_many:
+        raise UserError(
+            f"{args.spec} describes many series ([data] series_column = {spec.data.series_column!r}); "
+            f"fit them with 'sbp-bayes fit-many {args.spec} --out DIR'"
+        )
+    spec = _sampler_changes(spec, args)
 
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -204,6 +224,95 @@ def _cmd_fit(args, argv) -> int:
         print(f"- {problem}")
     if not diagnostics.passed:
         print(f"Do not use these results yet: see the report, or run 'sbp-bayes check {out_dir}'.")
+    return EXIT_OK
+
+
+def _cmd_fit_many(args, argv) -> int:
+    import json
+
+    from sbp_bayes.many import fit_many, summary_markdown
+    from sbp_bayes.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if not spec.is_many:
+        raise UserError(
+            f"{args.spec}: [data] has no series_column, so the spec describes one series; name the column "
+            'holding the series names with series_column = "..." (a long CSV: one row per observation), '
+            "or fit this spec with 'sbp-bayes fit'"
+        )
+    # Without a seed the store draws one and keeps it: a rerun then completes the same run.
+    spec = _sampler_changes(spec, args, draw_seed=False)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {args.out}: exists and is not a folder")
+
+    _stage(f"loading data: {spec.data.describe()}")
+    frame = spec.load_many()
+    column, series_column = spec.data.column, spec.data.series_column
+    n_series = frame[series_column].nunique()
+    where = (
+        f"the scheduler at {args.scheduler}"
+        if args.scheduler
+        else (f"an embedded cluster of {args.workers or len(os.sched_getaffinity(0))} worker processes")
+    )
+    sampler = spec.sampler
+    _stage(
+        f"fitting {n_series} series ({len(frame)} observations) on {where}: {spec.model.family}, "
+        f"{sampler.chains} chains x {sampler.draws} draws (+{sampler.tune} tuning) each; "
+        f"finished series are kept in {out_dir / 'store'}"
+    )
+    last = [0.0]
+
+    def progress(state) -> None:
+        # A line every few seconds, and the last one: enough to follow 10^5 series.
+        now = time.monotonic()
+        if now - last[0] >= args.progress_every or state.remaining == 0:
+            last[0] = now
+            _stage(str(state))
+
+    report = spec.report
+    options = spec.fit_kwargs()
+    try:
+        table = fit_many(
+            frame,
+            series=series_column,
+            value=column,
+            store=out_dir / "store",
+            client=args.scheduler,
+            n_workers=args.workers,
+            return_periods=report.return_periods,
+            observations_per_period=spec.observations_per_period() or 1.0,
+            var_levels=report.var_levels,
+            es_levels=report.es_levels,
+            exceedance=report.exceedance,
+            tail=spec.report_tail(),
+            ci_prob=report.ci_prob,
+            progress=progress,
+            **options,
+        )
+    except KeyboardInterrupt:
+        _stage(f"the finished series are kept in {out_dir / 'store'}; rerun the same command to fit the rest")
+        raise
+    seed = json.loads((out_dir / "store" / "manifest.json").read_text(encoding="utf-8"))["random_seed"]
+    spec = spec.with_sampler(random_seed=seed)
+    command = _command_line(argv)
+    comment = (
+        f"Written by {command}\nfrom {args.spec}, with the sampler settings and base seed used.\n"
+        f"Complete or reproduce: sbp-bayes fit-many {out_dir}/spec.toml --out {out_dir}"
+    )
+    (out_dir / "spec.toml").write_text(spec.to_toml(comment), encoding="utf-8")
+    table.to_csv(out_dir / "summary.csv")
+    title = f"{spec.study.name}: {spec.model.family} fitted to {n_series} series of {spec.data.path.name}"
+    (out_dir / "summary.md").write_text(summary_markdown(table, title=title), encoding="utf-8")
+    counts = table.status.value_counts()
+    passed = int((table.verdict == "passed").sum())
+    print(
+        f"{len(table)} series: {int(counts.get('fitted', 0))} fitted ({passed} passed the diagnostics), "
+        f"{int(counts.get('failed', 0))} failed"
+    )
+    print(f"Summary: {out_dir / 'summary.csv'} and {out_dir / 'summary.md'}; fits in {out_dir / 'store'}")
+    for name, reason in table.loc[table.status == "failed", "reason"].head(10).items():
+        print(f"- failed: {name}: {reason}")
     return EXIT_OK
 
 
@@ -462,7 +571,7 @@ def _holdout_fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (subcommands fit, report, check, compare)."""
+    """The argument parser (subcommands fit, report, check, fit-many, compare)."""
     from sbp_bayes.fit import SAMPLERS
 
     parser = argparse.ArgumentParser(
@@ -551,6 +660,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("dir", metavar="DIR", help="output folder of 'sbp-bayes fit' (or a fit.nc file)")
     check.set_defaults(run=_cmd_check)
+
+    many = commands.add_parser(
+        "fit-many",
+        help="fit a spec's model to every series of a long CSV on a Dask cluster",
+        description="Fit the spec's model separately to every series of a long-format CSV (one row per\n"
+        "observation) on a Dask cluster, keeping each finished series in DIR/store at once;\n"
+        "rerun the same command after an interruption to fit only what is missing. Writes\n"
+        "DIR/summary.csv and DIR/summary.md (one row per series: status, reason, diagnostics,\n"
+        "tail parameters, thresholds and the [report] tail answers with intervals),\n"
+        "DIR/spec.toml and DIR/store/ (records/*.json, fits/*.nc).",
+        epilog="the spec: a static model spec whose [data] names a CSV and its columns:\n"
+        "  [data]\n"
+        '  path = "gauges.csv"\n'
+        '  column = "flow"            # the observations\n'
+        '  series_column = "gauge"    # the name of the series each row belongs to\n'
+        "[model], [priors.*], [sampler] apply to every series; [report] return_periods,\n"
+        "observations_per_period (default 1: periods count observations), var_levels,\n"
+        "es_levels, exceedance, ci_prob and tail choose the answers in the summary.\n\n"
+        "examples:\n"
+        "  sbp-bayes fit-many gauges.toml --out results/gauges\n"
+        "      an embedded cluster: one worker process per core\n"
+        "  sbp-bayes fit-many gauges.toml --out results/gauges --scheduler tcp://10.0.0.5:8786\n"
+        "      an existing cluster (started with 'dask scheduler' and 'dask worker'); DIR must be\n"
+        "      on a file system every worker sees at the same path",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    many.add_argument("spec", metavar="SPEC", help="model spec (TOML) with [data] series_column")
+    many.add_argument("--out", "-o", metavar="DIR", required=True, help="output folder (created if needed)")
+    where = many.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler (default: embedded cluster)",
+    )
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes of the embedded cluster (default: cores)",
+    )
+    many.add_argument(
+        "--progress-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="at most one progress line per this many seconds (default 10)",
+    )
+    settings = many.add_argument_group("sampler settings (override the spec's [sampler] section)")
+    settings.add_argument("--draws", type=_positive_int, metavar="N", help="draws per chain")
+    settings.add_argument("--tune", type=_non_negative_int, metavar="N", help="tuning steps per chain")
+    settings.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
+    settings.add_argument("--seed", type=_non_negative_int, metavar="N", help="base random seed")
+    settings.add_argument("--sampler", choices=SAMPLERS, help="NUTS implementation")
+    settings.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a quick look: {QUICK['chains']} chains x {QUICK['draws']} draws ({QUICK['tune']} tuning) each",
+    )
+    many.set_defaults(run=_cmd_fit_many)
 
     compare = commands.add_parser(
         "compare",

@@ -12,7 +12,8 @@ Sections
     ``path = "file.csv"`` (relative to the spec's folder) with ``column = "..."``;
     optionally ``time_column`` (kept as the index; a column of dates becomes a
     DatetimeIndex, from which observations per year are inferred), ``units`` and
-    ``observations_per_year``.
+    ``observations_per_year``. ``series_column`` makes the CSV hold many series (see
+    below).
 ``[model]``
     ``family`` (``"sbp"``; see :data:`FAMILIES`), ``tails``, ``bins``,
     ``lower_threshold``/``upper_threshold`` (a float fixes it, a list gives the candidates,
@@ -60,6 +61,17 @@ with its own past, a season and covariates, fitted by
     ``ci_prob`` and ``unusual`` (how many of the most unusual observations to list).
 
 ``[priors]`` and ``[threshold_priors]`` do not apply (the dynamic priors are fixed).
+
+Many series
+-----------
+``series_column = "gauge"`` in ``[data]`` (with ``path`` and ``column``) makes the spec
+describe one model fitted separately to every series of a long-format CSV: one row per
+observation, the series name in ``series_column`` and the value in ``column``. Fit it
+with ``sbp-bayes fit-many SPEC --out DIR`` (:func:`sbp_bayes.fit_many`); the other
+sections apply to every series, ``[report]``'s ``return_periods``,
+``observations_per_period`` (default 1: periods count observations), ``exceedance``,
+``var_levels``, ``es_levels``, ``ci_prob`` and ``tail`` choose the tail answers of the
+summary table. A many-series spec is static (no ``[dynamic]`` section).
 
 Every mistake raises :class:`SpecError` with a one-line message naming the file and the
 key, and, for a misspelt name, the closest valid one.
@@ -433,6 +445,7 @@ _DATA_KEYS = {
     "time_column": _Key(_name),
     "units": _Key(_text),
     "observations_per_year": _Key(_positive),
+    "series_column": _Key(_name),
 }
 _SAMPLER_KEYS = {
     "name": _Key(_choice(*SAMPLERS), "auto"),
@@ -537,11 +550,14 @@ class DataSpec:
     time_column: str | None = None
     units: str | None = None
     observations_per_year: float | None = None
+    series_column: str | None = None
 
     def describe(self) -> str:
         """Where the data come from, in words."""
         if self.dataset is not None:
             return f"bundled dataset {self.dataset!r} ({datasets.info(self.dataset).source})"
+        if self.series_column is not None:
+            return f"column {self.column!r} of {self.path}, one series per value of {self.series_column!r}"
         return f"column {self.column!r} of {self.path}"
 
 
@@ -643,6 +659,12 @@ class Spec:
         return self.dynamic is not None
 
     @property
+    def is_many(self) -> bool:
+        """Whether the spec describes many series (``[data] series_column``), fitted
+        separately by ``sbp-bayes fit-many`` / :func:`sbp_bayes.fit_many`."""
+        return self.data.series_column is not None
+
+    @property
     def family(self) -> Family:
         if self.is_dynamic:
             return DYNAMIC_FAMILIES[self.model.family]
@@ -695,6 +717,11 @@ class Spec:
             modelled column or covariate has gaps).
         """
         spec = self.data
+        if self.is_many:
+            raise SpecError(
+                f"{self.source}: [data] series_column {spec.series_column!r} makes this a spec of many "
+                "series; fit it with 'sbp-bayes fit-many' (sbp_bayes.fit_many), or remove series_column"
+            )
         if self.is_dynamic:
             return self._load_frame()
         if spec.dataset is not None:
@@ -727,6 +754,42 @@ class Spec:
         if spec.observations_per_year is not None:
             series.attrs["observations_per_year"] = spec.observations_per_year
         return series
+
+    def load_many(self) -> pd.DataFrame:
+        """The long-format table of a many-series spec: columns ``series_column`` and
+        ``column`` (float), one row per observation, in file order.
+
+        Raises
+        ------
+        SpecError
+            Not a many-series spec, or the file or a column is missing.
+        DataError
+            A value is not a number, or a row has no series name.
+        """
+        spec = self.data
+        if not self.is_many:
+            raise SpecError(f"{self.source}: [data] has no series_column: this spec describes one series")
+        _check_csv(self.source, spec.path, spec.column, None, spec.series_column)
+        frame = pd.read_csv(spec.path, usecols=list(dict.fromkeys([spec.series_column, spec.column])))
+        raw = frame[spec.column]
+        values = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad = values.isna() & raw.notna()
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise DataError(
+                f"{spec.path}: column {spec.column!r} has {int(bad.sum())} value(s) that are not numbers "
+                f"(first {raw.iloc[row]!r} on line {row + 2}); clean the file or choose another column."
+            )
+        unnamed = frame[spec.series_column].isna()
+        if unnamed.any():
+            row = int(unnamed.to_numpy().nonzero()[0][0])
+            raise DataError(
+                f"{spec.path}: column {spec.series_column!r} is empty on line {row + 2}; every row needs "
+                "the name of its series."
+            )
+        out = pd.DataFrame({spec.series_column: frame[spec.series_column], spec.column: values})
+        out.attrs["source"] = str(spec.path)
+        return out
 
     def _load_frame(self) -> pd.DataFrame:
         spec = self.data
@@ -805,6 +868,7 @@ class Spec:
             "time_column": self.data.time_column,
             "units": self.data.units,
             "observations_per_year": self.data.observations_per_year,
+            "series_column": self.data.series_column,
         }
         sampler = {
             "name": self.sampler.name,
@@ -1007,7 +1071,7 @@ class _Parser:
                 raise self.error(
                     "[data] dataset and path are both set; give one: a bundled dataset or a CSV path"
                 )
-            for key in ("column", "time_column"):
+            for key in ("column", "time_column", "series_column"):
                 if values[key] is not None:
                     raise self.error(
                         f"[data] {key} applies to a CSV path, not to the bundled dataset "
@@ -1022,8 +1086,23 @@ class _Parser:
         if values["column"] is None:
             raise self.error(f"[data] column is missing: say which column of {values['path']} holds the data")
         values["path"] = (base_dir / values["path"]).resolve()
+        if values["series_column"] is not None:
+            if values["time_column"] is not None:
+                raise self.error(
+                    "[data] time_column applies to a spec of one series; a many-series spec "
+                    "(series_column) fits each series as a sample, without its times"
+                )
+            if values["series_column"] == values["column"]:
+                raise self.error("[data] series_column and column name the same column; name two columns")
+            if "dynamic" in self.raw:
+                raise self.error(
+                    "[data] series_column: many series are fitted with static models only; remove the "
+                    "[dynamic] section or series_column"
+                )
         if check_data:
-            _check_csv(self.source, values["path"], values["column"], values["time_column"])
+            _check_csv(
+                self.source, values["path"], values["column"], values["time_column"], values["series_column"]
+            )
         return DataSpec(**values)
 
     def model(self) -> ModelSpec:
@@ -1254,14 +1333,16 @@ def _params(parameters: Mapping) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in parameters.items())
 
 
-def _check_csv(source: str, path: Path, column: str, time_column: str | None) -> None:
+def _check_csv(
+    source: str, path: Path, column: str, time_column: str | None, series_column: str | None = None
+) -> None:
     if not path.is_file():
         raise SpecError(f"{source}: [data] path: no file {path}")
     try:
         header = pd.read_csv(path, nrows=0).columns.tolist()
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise SpecError(f"{source}: [data] path: cannot read {path} as CSV: {_one_line(error)}") from None
-    for key, name in (("column", column), ("time_column", time_column)):
+    for key, name in (("column", column), ("time_column", time_column), ("series_column", series_column)):
         if name is not None and name not in header:
             raise SpecError(
                 f"{source}: [data] {key} {name!r} is not in {path.name}{_closest(name, header)} "
