@@ -111,10 +111,10 @@ def _load_fit(fit_file: Path):
 
 
 def _require_sampler(name: str) -> None:
-    from sbp_bayes.fit import _check_sampler
+    from sbp_bayes.sampling import check_sampler
 
     try:
-        _check_sampler(name)
+        check_sampler(name)
     except ImportError as error:
         raise UserError(_one_line(error)) from None
 
