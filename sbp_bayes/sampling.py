@@ -37,6 +37,7 @@ import pickle
 import platform
 import sys
 import tempfile
+import types
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -287,8 +288,8 @@ class _GraphHasher:
         from pytensor.graph.fg import FunctionGraph
         from pytensor.graph.op import Op
 
-        if isinstance(value, Op):
-            return self.op(value)
+        if isinstance(value, Op) or isinstance(getattr(type(value), "__props__", None), tuple):
+            return self.op(value)  # operations, and objects that define equality by __props__
         if isinstance(value, FunctionGraph):
             return self.graph(value.outputs, value.inputs)
         if isinstance(value, Variable):
@@ -302,9 +303,10 @@ class _GraphHasher:
             return f"dict({','.join(f'{self.value(k)}:{self.value(v)}' for k, v in value.items())})"
         if value is None or isinstance(value, bool | int | float | complex | str | bytes | np.dtype):
             return repr(value)
-        if callable(value) and getattr(value, "__closure__", None) is None and hasattr(value, "__qualname__"):
-            if "<lambda>" not in value.__qualname__ and "<locals>" not in value.__qualname__:
-                return f"function {value.__module__}.{value.__qualname__}"
+        if isinstance(value, types.FunctionType):  # code from a versioned package, and its closure
+            cells = tuple(cell.cell_contents for cell in value.__closure__ or ())
+            code = hashlib.sha256(value.__code__.co_code).hexdigest()
+            return f"function {value.__module__}.{value.__qualname__}[{code}]({self.value(cells)})"
         text = repr(value)
         if " at 0x" in text or " object>" in text:
             raise Uncacheable(f"no structural identity for {type(value).__qualname__}")
@@ -391,7 +393,12 @@ def _layout(model, trace_variables) -> _Layout:
     static += [var.type.shape for var in others]
     shapes = [tuple(shape) for shape in static]
     unknown = [i for i, shape in enumerate(static) if any(dim is None for dim in shape)]
-    if unknown:  # shapes that follow the data: evaluate them
+    if unknown and unknown[0] < len(free):  # parameters sized by the data: as nutpie does
+        from nutpie.compile_pymc import _compute_shapes
+
+        computed = _compute_shapes(model)
+        shapes = [computed[name] for name in names]
+    elif unknown:  # trace variables sized by the data: evaluate them
         shapes_of = _evaluate_shapes(model, [others[i - len(free)] for i in unknown])
         for i, shape in zip(unknown, shapes_of, strict=True):
             shapes[i] = shape

@@ -121,7 +121,11 @@ WORKER = textwrap.dedent(
 def run_worker(cache: Path, n: int) -> subprocess.Popen:
     env = {**os.environ, sampling.CACHE_DIR_VARIABLE: str(cache)}
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(n)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", WORKER, str(n)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
