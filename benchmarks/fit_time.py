@@ -326,12 +326,15 @@ def measure_cache(
     runner=run_fresh,
     cli_runner=run_cli,
     scratch: str | None = None,
+    on_row=None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Experiment (c): one row per fresh process, ``run`` in {cold, warm, reference, cli}.
 
     Every repeat of a case gets new, empty cache folders under ``scratch`` (a temporary
-    folder by default) for its cold run; its warm run reuses them.
+    folder by default) for its cold run; its warm run, and the Danish repeat's CLI run,
+    reuse them. ``on_row(row)`` is called as each row arrives (the script appends it to
+    its CSV, so an interrupted run keeps what it measured).
     """
     import tempfile
 
@@ -342,15 +345,17 @@ def measure_cache(
 
         def report(row):
             rows.append(row)
+            if on_row is not None:
+                on_row(row)
             if progress:
                 print(
                     f"  {row['case']} {row['run']} repeat {row['repeat'] + 1}: {row['process_s']:.1f} s",
                     file=sys.stderr,
+                    flush=True,
                 )
 
         for case, n in cases:  # warm PyTensor's C cache for the reference (not counted)
             runner(n, seed=seed, case=case, reference=True, env=REFERENCE_ENV, **settings)
-        danish_env = None
         for repeat in range(repeats):
             for case, n in cases:
                 caches = Path(folder) / f"{case}-{repeat}"
@@ -358,26 +363,19 @@ def measure_cache(
                     "SBP_BAYES_CACHE_DIR": str(caches / "sbp_bayes"),
                     "PYTENSOR_FLAGS": f"base_compiledir={caches / 'pytensor'}",
                 }
-                danish_env = env if case == "danish" else danish_env
-                for run, run_env, reference in (("cold", env, False), ("warm", env, False)):
-                    row = runner(
-                        n, seed=seed + repeat, case=case, reference=reference, fits=2, env=run_env, **settings
-                    )
+                for run in ("cold", "warm"):
+                    row = runner(n, seed=seed + repeat, case=case, fits=2, env=env, **settings)
                     report({"case": case, "run": run, "repeat": repeat, **row})
+                if case == "danish":
+                    if repeat == 0:  # the spec's seed and settings differ from the fits above
+                        cli_runner(spec, env=env)
+                    report(
+                        {"case": case, "run": "cli", "repeat": repeat, "process_s": cli_runner(spec, env=env)}
+                    )
                 row = runner(
                     n, seed=seed + repeat, case=case, reference=True, fits=2, env=REFERENCE_ENV, **settings
                 )
                 report({"case": case, "run": "reference", "repeat": repeat, **row})
-        cli_runner(spec, env=danish_env)  # the spec's seed and settings differ from the fits above
-        for repeat in range(repeats):
-            report(
-                {
-                    "case": "danish",
-                    "run": "cli",
-                    "repeat": repeat,
-                    "process_s": cli_runner(spec, env=danish_env),
-                }
-            )
     return pd.DataFrame(rows)
 
 
@@ -453,6 +451,12 @@ def main(argv=None) -> int:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="CSV file for the per-run results")
+    parser.add_argument(
+        "--summarise",
+        metavar="CSV",
+        default=None,
+        help="cache experiment: print the tables of a CSV it wrote",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=5000, help=argparse.SUPPRESS)
     parser.add_argument("--case", choices=("t3", "danish"), default="t3", help=argparse.SUPPRESS)
@@ -476,15 +480,31 @@ def main(argv=None) -> int:
 
     info = machine_info(PACKAGES)
     if args.experiment == "cache":
-        runs = measure_cache(
-            repeats=args.repeats,
-            n_default=args.n_default,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            seed=args.seed,
-            progress=True,
-        )
+        if args.summarise:
+            runs = pd.read_csv(args.summarise, comment="#")
+        else:
+            csv = Path(args.out or "fit_time_cache.csv")
+            csv.write_text(format_machine(info) + "\n")
+            header = []
+
+            def append(row):  # one line per run as it arrives, columns fixed by the first row
+                if not header:
+                    header.extend(sorted(set(row) | {"in_process_fit_s", "in_process_compile", "converged"}))
+                    pd.DataFrame(columns=header).to_csv(csv, mode="a", index=False)
+                pd.DataFrame([{key: row.get(key) for key in header}]).to_csv(
+                    csv, mode="a", index=False, header=False
+                )
+
+            runs = measure_cache(
+                repeats=args.repeats,
+                n_default=args.n_default,
+                draws=args.draws,
+                tune=args.tune,
+                chains=args.chains,
+                seed=args.seed,
+                on_row=append,
+                progress=True,
+            )
         summary = summarise_cache(runs)
         print(
             f"Compiled-model cache: default fits, {args.chains} chains x {args.draws} draws "
@@ -494,10 +514,6 @@ def main(argv=None) -> int:
         print(summary.to_string(float_format=lambda v: f"{v:.3g}"))
         for name, (value, goal) in cache_verdicts(summary).items():
             print(f"{name}: {value:.2f} (goal <= {goal:g}: {'met' if value <= goal else 'MISSED'})")
-        if args.out:
-            with open(args.out, "w") as out:
-                out.write(format_machine(info) + "\n")
-                runs.to_csv(out, index=False)
         return 0
     runs = measure(
         repeats=args.repeats,

@@ -51,6 +51,7 @@ __all__ = [
     "CACHE_DIR_VARIABLE",
     "SAMPLERS",
     "CacheStatistics",
+    "Uncacheable",
     "cache_dir",
     "cache_statistics",
     "check_sampler",

@@ -218,13 +218,19 @@ def test_fit_time_cache_experiment_plan_summary_and_verdicts(tmp_path):
         cli_calls.append(env)
         return 7.0
 
-    runs = fit_time.measure_cache(repeats=2, runner=fake_runner, cli_runner=fake_cli, scratch=str(tmp_path))
+    arrived = []
+    runs = fit_time.measure_cache(
+        repeats=2, runner=fake_runner, cli_runner=fake_cli, scratch=str(tmp_path), on_row=arrived.append
+    )
     # Two uncounted reference warm-ups, then per repeat and case: cold, warm, reference.
     assert len(calls) == 2 + 2 * 2 * 3 and all(call["fits"] == 2 for call in calls[2:])
+    assert [row["run"] for row in arrived[:4]] == ["cold", "warm", "cli", "reference"]  # Danish first
+    assert len(arrived) == len(runs)
     cold_dirs = [call["env"]["SBP_BAYES_CACHE_DIR"] for call in calls[2:] if not call["reference"]][::2]
     assert len(set(cold_dirs)) == 4  # every cold run starts from its own empty folders
     assert all(call["env"] == fit_time.REFERENCE_ENV for call in calls if call["reference"])
-    assert len(cli_calls) == 3 and cli_calls[0]["SBP_BAYES_CACHE_DIR"] == cold_dirs[-2]  # Danish, warm
+    # One uncounted CLI warm-up, then one per repeat, each with that repeat's warm Danish cache.
+    assert len(cli_calls) == 3 and [env["SBP_BAYES_CACHE_DIR"] for env in cli_calls[1:]] == cold_dirs[::2]
     summary = fit_time.summarise_cache(runs)
     assert summary[("t3", "warm")]["fit_s"] == pytest.approx(8.0 * 1.05)  # median of seeds 0 and 1
     assert summary[("danish", "cli")]["runs"] == 2  # the first CLI run warms up, uncounted
