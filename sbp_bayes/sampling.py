@@ -407,21 +407,22 @@ def _layout(model, trace_variables) -> _Layout:
 
 
 def _evaluate_shapes(model, variables) -> list[tuple[int, ...]]:
-    """Shapes of trace variables at the model's current data, at a point of zeros.
+    """Shapes of trace variables at the model's current data.
 
-    Python linker, no graph rewrites: a few milliseconds for these small graphs,
-    against half a second for a compiled function.
+    The shape graphs are first reduced by PyTensor's shape inference (they then read the
+    data containers' shapes only) and run in pure Python: 0.1 s, against 0.5-1.5 s for
+    compiling the variables themselves.
     """
     import pytensor
     from pytensor.compile.mode import Mode
+    from pytensor.graph import rewrite_graph
+    from pytensor.link.basic import PerformLinker
 
+    # clone=True: rewriting in place would alter the model's own graph.
+    shapes = rewrite_graph([var.shape for var in variables], include=("ShapeOpt", "canonicalize"), clone=True)
     givens = [(value, np.zeros(value.type.shape, dtype=value.dtype)) for value in model.value_vars]
     function = pytensor.function(
-        [],
-        [var.shape for var in variables],
-        givens=givens,
-        mode=Mode(linker="py", optimizer=None),
-        on_unused_input="ignore",
+        [], shapes, givens=givens, mode=Mode(linker=PerformLinker(), optimizer=None), on_unused_input="ignore"
     )
     with np.errstate(all="ignore"):
         return [tuple(int(d) for d in shape) for shape in function()]
