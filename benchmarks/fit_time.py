@@ -508,7 +508,7 @@ def main(argv=None) -> int:
         summary = summarise_cache(runs)
         print(
             f"Compiled-model cache: default fits, {args.chains} chains x {args.draws} draws "
-            f"(+{args.tune} tuning), fresh processes; medians of {args.repeats} runs (seconds; MiB)"
+            f"(+{args.tune} tuning), fresh processes; medians over the runs counted in 'runs' (seconds; MiB)"
         )
         print(format_machine(info))
         print(summary.to_string(float_format=lambda v: f"{v:.3g}"))
