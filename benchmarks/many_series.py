@@ -124,7 +124,7 @@ def sample(model, backend: str, *, draws, tune, chains, seed, chain_method) -> t
 
         compiled = nutpie.compile_pymc_model(model)
         compiled_at = time.perf_counter()
-        # The settings of sbp_bayes.fit._sample_nutpie.
+        # The settings of sbp_bayes.sampling.sample.
         trace = nutpie.sample(
             compiled,
             draws=draws,

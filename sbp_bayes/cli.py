@@ -124,10 +124,10 @@ def _load_fit(fit_file: Path):
 
 
 def _require_sampler(name: str) -> None:
-    from sbp_bayes.fit import _check_sampler
+    from sbp_bayes.sampling import check_sampler
 
     try:
-        _check_sampler(name)
+        check_sampler(name)
     except ImportError as error:
         raise UserError(_one_line(error)) from None
 
@@ -603,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--tune", type=_non_negative_int, metavar="N", help="tuning steps per chain")
     settings.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
     settings.add_argument("--seed", type=_non_negative_int, metavar="N", help="random seed")
-    settings.add_argument("--sampler", choices=SAMPLERS, help="NUTS implementation")
+    settings.add_argument("--sampler", choices=SAMPLERS, help="sampler: auto (quadrature for the default SBP fit, nutpie otherwise) or a NUTS implementation")
     settings.add_argument(
         "--quick",
         action="store_true",
@@ -712,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--tune", type=_non_negative_int, metavar="N", help="tuning steps per chain")
     settings.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
     settings.add_argument("--seed", type=_non_negative_int, metavar="N", help="base random seed")
-    settings.add_argument("--sampler", choices=SAMPLERS, help="NUTS implementation")
+    settings.add_argument("--sampler", choices=SAMPLERS, help="sampler: auto (quadrature for the default SBP fit, nutpie otherwise) or a NUTS implementation")
     settings.add_argument(
         "--quick",
         action="store_true",

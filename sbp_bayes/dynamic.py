@@ -1062,9 +1062,9 @@ def fit_dynamic(
     -------
     DynamicFit
     """
-    from sbp_bayes.fit import _check_sampler, _sample
+    from sbp_bayes.sampling import check_sampler, sample
 
-    _check_sampler(sampler)
+    check_sampler(sampler)
     values, time, frame = _series_and_frame(data, target)
     target = target if target is not None else frame.columns[0]
     design = _make_design(
@@ -1108,7 +1108,7 @@ def fit_dynamic(
     )
     seeds = np.random.SeedSequence(random_seed).spawn(2)
     seed = int(seeds[0].generate_state(1)[0])
-    idata = _sample(model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar)
+    idata = sample(model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar)
     config = {
         "family": family,
         "target": target,

@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
 from sbp_bayes.model import (
@@ -43,10 +40,10 @@ from sbp_bayes.model import (
     summarise,
 )
 from sbp_bayes.priors import Prior
+from sbp_bayes.sampling import SAMPLERS, check_sampler, sample
 
 __all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "fit", "load"]
 
-SAMPLERS = ("auto", "nutpie", "pymc", "numpyro", "quadrature")
 #: How candidate thresholds are weighed (see :func:`fit`).
 THRESHOLD_WEIGHTS = ("cross_validation", "posterior")
 #: Largest pointwise log-likelihood (observations x draws) stored automatically.
@@ -56,9 +53,6 @@ RHAT_MAX = 1.01
 ESS_MIN = 400
 DIVERGENCE_FRACTION_MAX = 0.01
 BFMI_MIN = 0.3
-
-_COMPILED: OrderedDict = OrderedDict()  # nutpie compiled models by model structure
-_COMPILED_MAX = 8
 
 
 def _version() -> str:
@@ -70,88 +64,7 @@ def _version() -> str:
 # ----------------------------------------------------------------------------- sampling
 
 
-def _check_sampler(sampler: str) -> None:
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}.")
-    needed = {"nutpie": ["nutpie"], "numpyro": ["numpyro", "jax"]}.get(sampler, [])
-    for module in needed:
-        try:
-            __import__(module)
-        except ImportError:
-            raise ImportError(
-                f"sampler={sampler!r} needs the package {module!r}, which is not installed. "
-                f"Install it (pip install 'sbp_bayes[numpyro]' for numpyro) or use sampler='pymc'."
-            ) from None
-
-
-def _sample_nutpie(model, *, draws, tune, chains, seed, progressbar):
-    import nutpie
-
-    key = model.sbp_structure
-    data = {var.name: var.get_value() for var in model.data_vars}
-    compiled = _COMPILED.get(key)
-    if compiled is None:
-        compiled = nutpie.compile_pymc_model(model)
-        _COMPILED[key] = compiled
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    else:
-        _COMPILED.move_to_end(key)
-        # Same graph, new data: coordinates of the candidate thresholds change with it.
-        compiled = compiled.with_data(**data)
-        # nutpie keeps coordinates as pandas indexes; PyMC hands out tuples it cannot convert.
-        coords = {name: pd.Index(values) for name, values in model.coords.items()}
-        compiled = replace(compiled, _coords={**compiled._coords, **coords})
-    trace = nutpie.sample(
-        compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=min(chains, os.cpu_count() or 1),
-        seed=seed,
-        progress_bar=progressbar,
-        save_warmup=False,
-        # A dense (low-rank) mass matrix follows the xi-sigma correlation and the
-        # threshold mixture's modes along it: ~1.6x the ESS of a diagonal one (Danish).
-        adaptation="low_rank",
-    )
-    stats = trace["sample_stats"].to_dataset()
-    drop = [name for name, var in stats.data_vars.items() if var.dtype == object]
-    return xr.DataTree.from_dict(
-        {"posterior": trace["posterior"].to_dataset(), "sample_stats": stats.drop_vars(drop)}
-    )
-
-
-def _sample_pymc(model, *, sampler, draws, tune, chains, seed, progressbar):
-    with model:
-        idata = pm.sample(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=min(chains, os.cpu_count() or 1),
-            random_seed=seed,
-            progressbar=progressbar,
-            nuts_sampler=sampler,
-            compute_convergence_checks=False,
-        )
-    return xr.DataTree.from_dict(
-        {"posterior": idata["posterior"].to_dataset(), "sample_stats": idata["sample_stats"].to_dataset()}
-    )
-
-
-def _sample(model, sampler, *, draws, tune, chains, seed, progressbar):
-    if sampler == "quadrature":
-        raise ValueError(
-            "sampler='quadrature' applies only to the default SBP fit (cross-validation threshold "
-            "weights); this model is sampled by NUTS: use sampler='auto', 'nutpie', 'pymc' or 'numpyro'."
-        )
-    if sampler in ("auto", "nutpie"):
-        return _sample_nutpie(
-            model, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
-        )
-    return _sample_pymc(
-        model, sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
-    )
+# NUTS itself (samplers, compiled-model cache) lives in sbp_bayes.sampling.
 
 
 # ----------------------------------------------------------------------------- completion
@@ -285,6 +198,7 @@ def _prior_log_density(prior: Prior, element: int | None = None):
     every prior a fit accepts is evaluated as NUTS would see it (the tiny graph is
     compiled with the pure-Python linker: no C or numba compilation).
     """
+    import pymc as pm
     import pytensor
     import pytensor.tensor as pt
     from pytensor.compile.mode import Mode
@@ -734,7 +648,7 @@ class SBPFit:
 
         return get_family(self.family).distribution(self, thin)
 
-    def pointwise_log_likelihood(self, values=None, *, thin: int = 1, chunk_size: int = 2000) -> np.ndarray:
+    def pointwise_log_likelihood(self, values=None, *, thin: int = 1, chunk_size: int = 100) -> np.ndarray:
         """Log density of each value under each posterior draw, shape ``(n_draws, n_values)``.
 
         Defaults to the fitted data. Computed in chunks of ``chunk_size`` values; ``thin``
@@ -748,13 +662,15 @@ class SBPFit:
             out[:, start : start + block.size] = dist.logpdf(block[:, None]).T
         return out
 
-    def compute_log_likelihood(self, *, thin: int = 1, chunk_size: int = 2000) -> xr.DataTree:
+    def compute_log_likelihood(self, *, thin: int = 1, chunk_size: int = 100) -> xr.DataTree:
         """Store the pointwise log-likelihood as the ``log_likelihood`` group (``y``).
 
         Each observation's log density given the draw's full parameter set, thresholds
         included — the data are conditionally i.i.d. given those, as PSIS-LOO requires.
         With ``thin > 1`` only every ``thin``-th draw of each chain is kept (noted in the
-        group's attributes); memory is ``n_draws / thin x N`` floats.
+        group's attributes); memory is ``n_draws / thin x N`` floats. Chunks of 100 values
+        keep the temporaries small: with 2000, the Danish fit (4000 draws) peaked at 1.1 GB
+        and took twice as long.
         """
         post = self.idata["posterior"]
         n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
@@ -1081,9 +997,10 @@ def fit(
         GPD posterior is two-dimensional and is tabulated on a grid, giving i.i.d. draws
         with no compilation (the same tables give the cross-validation weights) — and
         nutpie's NUTS for every other model. Naming a NUTS implementation samples the
-        per-candidate model (:func:`sbp_bayes.model.build_candidate_model`) with it; nutpie
-        compiles once per model structure and process (later fits of the same structure
-        reuse it).
+        per-candidate model (:func:`sbp_bayes.model.build_candidate_model`) with it. nutpie
+        compiles once per model structure and keeps the compiled code in memory and on
+        disk (:func:`sbp_bayes.sampling.cache_dir`), so later fits of the same structure,
+        in any process, reuse it.
     nan_policy : {"raise", "omit"}
         NaN in the data raise a :class:`~sbp_bayes.model.DataError` unless omitted
         explicitly.
@@ -1109,7 +1026,7 @@ def fit(
     >>> result.summary().loc["upper_xi", "mean"] > 0  # doctest: +SKIP
     True
     """
-    _check_sampler(sampler)
+    check_sampler(sampler)
     if threshold_weights not in THRESHOLD_WEIGHTS:
         raise ValueError(
             f"threshold_weights must be one of {', '.join(map(repr, THRESHOLD_WEIGHTS))}; "
@@ -1173,7 +1090,7 @@ def fit(
             posterior = None
             if sampler != "quadrature":
                 model = build_candidate_model(stats, design, priors)
-                idata = _sample(
+                idata = sample(
                     model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
                 )
                 posterior = idata["posterior"].to_dataset()
@@ -1195,7 +1112,7 @@ def fit(
         else:
             model = build_model_from_statistics(stats, design, priors, threshold_priors)
             resolved_priors, alpha, chosen = model.sbp_priors, model.sbp_concentration, None
-            idata = _sample(
+            idata = sample(
                 model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
             )
             posterior = idata["posterior"].to_dataset()
@@ -1225,7 +1142,7 @@ def fit(
         if built.exact_draws is not None:
             idata = xr.DataTree.from_dict({"posterior": built.exact_draws(chains, draws, completion_rng)})
         else:
-            idata = _sample(
+            idata = sample(
                 built.model,
                 sampler,
                 draws=draws,

@@ -263,14 +263,14 @@ def fit_pooled(
     -------
     PooledFit
     """
-    from sbp_bayes.fit import _check_sampler, _sample
+    from sbp_bayes.sampling import check_sampler, sample
 
-    _check_sampler(sampler)
+    check_sampler(sampler)
     summary = _summarise_series(data, series, value, tail_share, bins)
     model = _build_pooled_model(summary, pooling)
     seeds = np.random.SeedSequence(random_seed)
     sampler_seed, completion_seed = seeds.spawn(2)
-    idata = _sample(
+    idata = sample(
         model,
         sampler,
         draws=draws,

@@ -198,6 +198,50 @@ def test_fit_time_summary_and_scaling_ratio():
     assert ratios["peak_memory_mb"] == pytest.approx(1.4)
 
 
+def test_fit_time_cache_experiment_plan_summary_and_verdicts(tmp_path):
+    fit_time = _load("fit_time")
+    calls, cli_calls = [], []
+    seconds = {("danish", "cold"): 30.0, ("danish", "warm"): 3.0, ("danish", "reference"): 5.0}
+    seconds.update({("t3", "cold"): 60.0, ("t3", "warm"): 8.0, ("t3", "reference"): 4.0})
+
+    def fake_runner(n, *, seed, draws, tune, chains, case, reference=False, fits=1, env=None):
+        calls.append({"case": case, "reference": reference, "fits": fits, "env": dict(env or {})})
+        cache = (env or {}).get("SBP_BAYES_CACHE_DIR")
+        run = "reference" if reference else ("warm" if cache in seen else "cold")
+        seen.add(cache)
+        fit_s = seconds[(case, run)] * (1.0 + 0.1 * seed)
+        return {"n": n, "seed": seed, "fit_s": fit_s, "in_process_fit_s": 2.0, "process_s": fit_s + 3.0}
+
+    seen = set()
+
+    def fake_cli(spec, env=None):
+        cli_calls.append(env)
+        return 7.0
+
+    arrived = []
+    runs = fit_time.measure_cache(
+        repeats=2, runner=fake_runner, cli_runner=fake_cli, scratch=str(tmp_path), on_row=arrived.append
+    )
+    # Two uncounted reference warm-ups, then per repeat and case: cold, warm, reference.
+    assert len(calls) == 2 + 2 * 2 * 3 and all(call["fits"] == 2 for call in calls[2:])
+    assert [row["run"] for row in arrived[:4]] == ["cold", "warm", "cli", "reference"]  # Danish first
+    assert len(arrived) == len(runs)
+    cold_dirs = [call["env"]["SBP_BAYES_CACHE_DIR"] for call in calls[2:] if not call["reference"]][::2]
+    assert len(set(cold_dirs)) == 4  # every cold run starts from its own empty folders
+    assert all(call["env"] == fit_time.REFERENCE_ENV for call in calls if call["reference"])
+    # One uncounted CLI warm-up, then one per repeat, each with that repeat's warm Danish cache.
+    assert len(cli_calls) == 3 and [env["SBP_BAYES_CACHE_DIR"] for env in cli_calls[1:]] == cold_dirs[::2]
+    summary = fit_time.summarise_cache(runs)
+    assert summary[("t3", "warm")]["fit_s"] == pytest.approx(8.0 * 1.05)  # median of seeds 0 and 1
+    assert summary[("danish", "cli")]["runs"] == 2  # the first CLI run warms up, uncounted
+    verdicts = fit_time.cache_verdicts(summary)
+    ratio, goal = verdicts["danish fresh process (warm cache) / warm in-process fit"]
+    assert ratio == pytest.approx(3.0 * 1.05 / 2.0) and goal == 1.5
+    ratio, _ = verdicts["t3 two-tailed fit, fresh process (warm cache) / fixed-threshold reference"]
+    assert ratio == pytest.approx(8.0 / 4.0)
+    assert verdicts["sbp-bayes fit models/danish.toml, end to end, s"][0] == 7.0
+
+
 @pytest.mark.slow
 def test_fit_time_fresh_process():
     """The subprocess path end to end (imports and compiles from scratch: slow)."""

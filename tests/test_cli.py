@@ -318,8 +318,7 @@ def test_sampler_not_installed_gives_status_2(tmp_path, capsys, monkeypatch):
     def missing(name):
         raise ImportError(f"sampler={name!r} needs the package 'jax', which is not installed.")
 
-    # sbp_bayes.fit is the function; the module is reached through sys.modules
-    monkeypatch.setattr(sys.modules["sbp_bayes.fit"], "_check_sampler", missing)
+    monkeypatch.setattr(sys.modules["sbp_bayes.sampling"], "check_sampler", missing)
     spec = write_study(tmp_path)
     assert cli.main(["fit", str(spec), "--out", str(tmp_path / "out"), "--sampler", "numpyro"]) == 2
     err = capsys.readouterr().err
