@@ -603,7 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--tune", type=_non_negative_int, metavar="N", help="tuning steps per chain")
     settings.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
     settings.add_argument("--seed", type=_non_negative_int, metavar="N", help="random seed")
-    settings.add_argument("--sampler", choices=SAMPLERS, help="sampler: auto (quadrature for the default SBP fit, nutpie otherwise) or a NUTS implementation")
+    settings.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        help="sampler: auto (quadrature for the default SBP fit, nutpie otherwise) or a NUTS implementation",
+    )
     settings.add_argument(
         "--quick",
         action="store_true",
@@ -712,7 +716,11 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--tune", type=_non_negative_int, metavar="N", help="tuning steps per chain")
     settings.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
     settings.add_argument("--seed", type=_non_negative_int, metavar="N", help="base random seed")
-    settings.add_argument("--sampler", choices=SAMPLERS, help="sampler: auto (quadrature for the default SBP fit, nutpie otherwise) or a NUTS implementation")
+    settings.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        help="sampler: auto (quadrature for the default SBP fit, nutpie otherwise) or a NUTS implementation",
+    )
     settings.add_argument(
         "--quick",
         action="store_true",

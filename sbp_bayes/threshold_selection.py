@@ -172,6 +172,7 @@ def gpd_posterior_grid(
     excess = np.sort(np.asarray(excess, dtype=float))
     max_excess = float(excess[-1]) if excess.size else 0.0
     scale = float(np.median(excess)) / np.log(2.0) if excess.size else 1.0
+
     def tabulate(xi_nodes, log_sigma_nodes, points_used):
         xi_grid, log_sigma_grid = np.meshgrid(_away_from_zero(xi_nodes), log_sigma_nodes, indexing="ij")
         xi, log_sigma = xi_grid.ravel(), log_sigma_grid.ravel()
