@@ -736,7 +736,7 @@ class DynamicFit:
         return table
 
     def calibration(self, new_data=None, *, thin: int = 1, random_seed=None) -> pd.Series:
-        """PP-MAE by region (REFERENCE.md §5), mean CRPS and log score on held-out data
+        """PP-MAE by region (the paper's protocol, :func:`sbp_bayes.pp_mae`), mean CRPS and log score on held-out data
         (without ``new_data``: in-sample, on the fitted observations)."""
         from scipy.special import logsumexp
 

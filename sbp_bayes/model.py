@@ -2,7 +2,7 @@
 
 The model
 ---------
-The data are i.i.d. from the canonical SBP (shared/REFERENCE.md §2) on a fixed grid of
+The data are i.i.d. from the canonical SBP (docs/maths.md) on a fixed grid of
 bin edges ``E_0 < ... < E_M`` with bin probabilities ``bin_probs`` (Dirichlet). Each tail
 threshold is one of a few *candidate* edges, with a prior over the candidates, and the
 tail probability is the body's own mass beyond it (so ``u = Q_B(a)`` holds exactly, as in

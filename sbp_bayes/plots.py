@@ -1046,7 +1046,7 @@ def plot_comparison(table) -> Figure:
     0 is worse than the best by more than two standard errors. Without LOO (a table
     made with ``loo=False``) the panel shows the held-out log score ``test_elpd``
     relative to the best instead, without bars. Right, when the table has held-out
-    calibration: the PP-plot MAE by region (REFERENCE.md §5) of each model; smaller is
+    calibration: the PP-plot MAE by region (the paper's protocol, :func:`sbp_bayes.pp_mae`) of each model; smaller is
     better calibrated.
 
     Parameters

@@ -45,7 +45,7 @@ COLUMN_MEANINGS = {
     "pp_mae_lower_tail": "PP-plot mean absolute error at quantile levels below 0.05 (lower is better)",
     "pp_mae_base": "PP-plot mean absolute error at levels between 0.05 and 0.95",
     "pp_mae_upper_tail": "PP-plot mean absolute error at levels above 0.95",
-    "pp_mae_full": "PP-plot mean absolute error over all levels (REFERENCE.md §5)",
+    "pp_mae_full": "PP-plot mean absolute error over all levels (the protocol of Ehrlich, Callot & Aubet 2021)",
 }
 
 CLEARLY = 4.0  # standard errors of the difference

@@ -1,6 +1,6 @@
 """Tail answers of sbp_bayes.report on the session fits (tests/fit_fixtures.py).
 
-Published numbers (REFERENCE.md §4), independent recomputation of every per-draw
+Published numbers (docs/published_checks.md), independent recomputation of every per-draw
 quantity with scipy (GPD formulas, numerical integration) and the structure of the
 returned tables.
 """
@@ -387,7 +387,7 @@ def test_threshold_posterior_sums_to_one_and_matches_draw_frequencies(danish_def
 
 @pytest.mark.parametrize(
     ("fixture", "threshold", "exceedances"),
-    [("danish_fixed_fit", 10.0, 109), ("rain_fixed_fit", 30.0, 152)],  # REFERENCE.md §4
+    [("danish_fixed_fit", 10.0, 109), ("rain_fixed_fit", 30.0, 152)],  # docs/published_checks.md
 )
 def test_fixed_threshold_has_one_candidate_with_posterior_one(fixture, threshold, exceedances, request):
     table = report.threshold_posterior(request.getfixturevalue(fixture))
