@@ -469,7 +469,7 @@ def default_priors(stats: SufficientStatistics) -> dict[str, Prior]:
     """Default priors, with the reasons for each.
 
     * ``*_xi`` ~ Normal(0, 0.5) truncated to ξ > -1: weakly informative. Most tails met
-      in practice have |ξ| < 0.5 (Coles 2001, §4); ξ ≥ 1 (no finite mean) keeps 2.3%
+      in practice have ``|ξ| < 0.5`` (Coles 2001, §4); ξ ≥ 1 (no finite mean) keeps 2.3%
       prior mass, so very heavy tails remain possible when the data say so. Below -1 the
       GPD density is infinite at its endpoint and the likelihood unbounded, so the prior
       stops there (as pymc-extras' GenPareto recommends).
