@@ -17,7 +17,7 @@ import sbp_bayes  # noqa: E402
 
 project = "sbp_bayes"
 author = "sbp_bayes developers"
-copyright = "sbp_bayes developers"  # noqa: A001
+copyright = "sbp_bayes developers"
 release = sbp_bayes.__version__
 version = release
 

@@ -62,9 +62,10 @@ def test_nothing_refers_to_notes_outside_the_repository():
 
 def test_the_published_checks_are_restated_in_the_docs():
     text = (ROOT / "docs" / "published_checks.md").read_text(encoding="utf-8")
-    for number in ("0.497", "0.136", "6.98", "1.11", "27.3", "58.2", "0.184", "0.101", "7.44", "0.958", "106.3"):
+    danish = ("0.497", "0.136", "6.98", "1.11", "27.3", "58.2")
+    rain = ("0.184", "0.101", "7.44", "0.958", "106.3", "[81, 185]")
+    for number in danish + rain:
         assert number in text, number
-    assert "[81, 185]" in text
     maths = (ROOT / "docs" / "maths.md").read_text(encoding="utf-8")
     for idea in ("Quantile function", "Moments", "u_L = Q_B(a_L)"):
         assert idea in maths, idea

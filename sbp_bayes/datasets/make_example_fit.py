@@ -1,4 +1,4 @@
-"""Regenerate the bundled example fit ``danish_fit.nc`` (run ``python -m sbp_bayes.datasets.make_example_fit``).
+"""Regenerate the bundled example fit ``danish_fit.nc``: ``python -m sbp_bayes.datasets.make_example_fit``.
 
 The example fit lets the docstring examples of :mod:`sbp_bayes.report` and
 :mod:`sbp_bayes.plots` run as doctests without sampling: it is the Danish fire losses
