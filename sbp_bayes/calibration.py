@@ -343,7 +343,8 @@ def pp_mae(
 
     References
     ----------
-    Ehrlich, Callot & Aubet (2021), arXiv 2106.10952, Table 1; the protocol is restated in docs/published_checks.md.
+    Ehrlich, Callot & Aubet (2021), arXiv 2106.10952, Table 1; the protocol is restated in
+    docs/published_checks.md.
 
     Examples
     --------

@@ -2,9 +2,9 @@
 
 :func:`spiky_noise` is the asymmetric spiky noise of the paper's calibration study
 (Ehrlich, Callot & Aubet 2021; the protocol is restated in docs/published_checks.md),
-used by the model comparison study (issue 5) as i.i.d. data: a smooth, slightly asymmetric body with heavy spikes
-that are heavier upwards than downwards, which a Normal or a histogram alone cannot
-describe in its tails.
+used by the model comparison study (issue 5) as i.i.d. data: a smooth, slightly
+asymmetric body with heavy spikes that are heavier upwards than downwards, which a
+Normal or a histogram alone cannot describe in its tails.
 
 :func:`paper_series` is the same process at explicit time indices, as a time series
 (a pandas Series indexed by ``t``): the paper's forecasting benchmark (issue 6,
