@@ -447,11 +447,13 @@ class SBPFit:
                 names.append(f"{side}_threshold")
         return names
 
-    def summary(self, var_names: Sequence[str] | None = None, ci_prob: float = 0.94) -> pd.DataFrame:
+    def summary(self, var_names: Sequence[str] | None = None, ci_prob: float = 0.95) -> pd.DataFrame:
         """Posterior summary (numbers, not strings) of the tail parameters and thresholds.
 
         Columns follow :func:`arviz.summary` with ``round_to="none"``: mean, sd, the
-        equal-tailed ``ci_prob`` interval, MCSE, ESS and R-hat.
+        equal-tailed ``ci_prob`` interval (default 95%, the level of every interval in the
+        package; its columns name it, e.g. ``eti95_lb`` and ``eti95_ub``), MCSE, ESS and
+        R-hat.
         """
         import arviz as az
 
@@ -482,8 +484,8 @@ class SBPFit:
             else:
                 where = f"threshold {np.median(threshold):.4g} (fixed)"
             lines.append(
-                f"  {side} tail: xi = {np.median(xi):.3g} [{np.quantile(xi, 0.05):.3g}, "
-                f"{np.quantile(xi, 0.95):.3g}], {where}"
+                f"  {side} tail: xi = {np.median(xi):.3g} (median; 95% interval "
+                f"{np.quantile(xi, 0.025):.3g} to {np.quantile(xi, 0.975):.3g}), {where}"
             )
         return "\n".join(lines)
 

@@ -285,6 +285,15 @@ def _settings(fit, spec):
     return report, sides, tail, per_period
 
 
+def _rate_line(fit, per_period) -> str:
+    """The data bullet on the rate, in the words of the return-level table and figure."""
+    from sbp_bayes.plots import return_period_unit
+
+    if return_period_unit(fit, per_period)[1] == "years":
+        return f"Observations per year: {float(per_period):g} (return periods are in years)"
+    return f"Observations per return period: {float(per_period):g} (return periods are not years)"
+
+
 def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_problem=None) -> Path:
     """Write ``report.md`` and ``report.html`` for a fit into ``out_dir``.
 
@@ -359,9 +368,7 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
             f"Range: {format_number(float(data.min()))} to {format_number(float(data.max()))}{in_units}; "
             f"median {format_number(float(data.median()))}, mean {format_number(float(data.mean()))}",
             f"Units: {units}" if units else "Units: not given",
-            f"Observations per year: {float(per_period):g} (return periods are in years)"
-            if per_period
-            else None,
+            _rate_line(fit, per_period) if per_period else None,
         ]
     )
 
@@ -463,9 +470,15 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
     options = {"ci_prob": report.ci_prob, "ci_kind": report.ci_kind}
     if report.return_periods:
         if per_period:
+            from sbp_bayes.plots import return_period_unit
+
+            # The same words as the figure's axis (years only when the rate is per year).
+            period_name = return_period_unit(fit, per_period)[1]
             doc.table(
                 "return_levels",
-                f"Return levels (periods in years, {float(per_period):g} observations a year)",
+                f"Return levels (periods in years, {float(per_period):g} observations a year)"
+                if period_name == "years"
+                else f"Return levels (return period in {period_name})",
                 lambda: fit.return_levels(list(report.return_periods), per_period, tail=tail, **options),
             )
         else:
