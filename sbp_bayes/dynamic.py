@@ -186,8 +186,8 @@ def _series_and_frame(data, target: str | None):
     if not np.isfinite(values).all():
         bad = np.flatnonzero(~np.isfinite(values))
         raise DataError(
-            f"The series has {bad.size} missing or infinite value(s) (first at position {bad[0]}); "
-            "a time-series model needs every step: fill or drop them first."
+            f"The series has {bad.size} missing or infinite value(s) (first at position {bad[0]}, counting "
+            "from 0); a time-series model needs every step: fill or drop them first."
         )
     return values, time, frame
 

@@ -41,7 +41,7 @@ from sbp_bayes.model import (
 )
 from sbp_bayes.priors import Prior
 
-__all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "fit", "load"]
+__all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "check_sampler_settings", "fit", "load"]
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 #: Largest pointwise log-likelihood (observations x draws) stored automatically.
@@ -77,6 +77,30 @@ def _check_sampler(sampler: str) -> None:
                 f"sampler={sampler!r} needs the package {module!r}, which is not installed. "
                 f"Install it (pip install 'sbp_bayes[numpyro]' for numpyro) or use sampler='pymc'."
             ) from None
+
+
+def check_sampler_settings(draws, tune, chains) -> None:
+    """Refuse sampler settings that cannot give a posterior, before anything is compiled.
+
+    ``draws`` and ``chains`` must be positive integers, ``tune`` a non-negative one.
+
+    Examples
+    --------
+    >>> check_sampler_settings(1000, 1000, 4)
+    >>> check_sampler_settings(0, 1000, 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: draws must be a positive integer (draws kept per chain, e.g. 1000); got 0.
+    """
+    wanted = {
+        "draws": (draws, 1, "draws kept per chain, e.g. 1000"),
+        "tune": (tune, 0, "tuning steps per chain, e.g. 1000"),
+        "chains": (chains, 1, "independent chains, e.g. 4"),
+    }
+    for name, (value, smallest, meaning) in wanted.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < smallest:
+            kind = "a positive" if smallest == 1 else "a non-negative"
+            raise ValueError(f"{name} must be {kind} integer ({meaning}); got {value!r}.")
 
 
 def _sample_nutpie(model, *, draws, tune, chains, seed, progressbar):
@@ -860,6 +884,7 @@ def fit(
     True
     """
     _check_sampler(sampler)
+    check_sampler_settings(draws, tune, chains)  # before compiling: draws=0 would fail after sampling
     from sbp_bayes.families import get_family
 
     family_spec = get_family(family)

@@ -117,17 +117,24 @@ def prepare_data(data, *, nan_policy: str = "raise"):
         raise DataError("The data are empty.")
     nan = np.isnan(values)
     infinite = np.isinf(values)
+
+    def where(mask) -> str:
+        # One convention: positions count from 0 (as in Python); a Series' own labels are
+        # named as labels, so that neither is mistaken for a line of a file.
+        first = np.flatnonzero(mask)[:5]
+        if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+            return f"at position(s) {', '.join(map(str, first))}, counting from 0"
+        return f"at index label(s) {', '.join(str(index[i]) for i in first)}"
+
     if infinite.any():
-        where = ", ".join(str(index[i]) for i in np.flatnonzero(infinite)[:5])
         raise DataError(
-            f"The data contain {int(infinite.sum())} infinite value(s) (first at index {where}). "
+            f"The data contain {int(infinite.sum())} infinite value(s) (first {where(infinite)}). "
             "Remove them or replace them by the measured values."
         )
     if nan.any():
         if nan_policy == "raise":
-            where = ", ".join(str(index[i]) for i in np.flatnonzero(nan)[:5])
             raise DataError(
-                f"The data contain {int(nan.sum())} NaN value(s) (first at index {where}). "
+                f"The data contain {int(nan.sum())} NaN value(s) (first {where(nan)}). "
                 "Remove them, or pass nan_policy='omit' to drop them explicitly."
             )
         keep = ~nan
@@ -316,8 +323,9 @@ def make_design(
             return np.sort(chosen)
         if most < fewest or most < MIN_EXCEEDANCES:
             raise DataError(
-                f"{n} observations are too few for a {side} tail with a threshold prior: the candidates "
-                f"need at least {MIN_EXCEEDANCES} exceedances and at most {tail_fraction:.0%} of the data. "
+                f"{n} observations are too few for {'an' if side == 'upper' else 'a'} {side} tail with a "
+                f"threshold prior: the candidates need at least {MIN_EXCEEDANCES} exceedances and at most "
+                f"{tail_fraction:.0%} of the data. "
                 f"Fix the {side} threshold, or fit without this tail."
             )
         candidates = _candidate_values(oriented, n_candidates, most, fewest)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["format_number", "write_report"]
+__all__ = ["format_number", "quick_look_notice", "write_report"]
 
 FIGURE_DPI = 120
 
@@ -285,6 +285,30 @@ def _settings(fit, spec):
     return report, sides, tail, per_period
 
 
+def quick_look_notice(fit) -> str | None:
+    """The warning a report of a ``--quick`` fit opens with, or ``None`` for a full fit.
+
+    ``sbp-bayes fit --quick`` records ``"quick": True`` in the fit's configuration (kept
+    in ``fit.nc``), so a report re-rendered later is marked as well.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> quick_look_notice(SimpleNamespace(config={"quick": True, "chains": 2, "draws": 300}))[:31]
+    '**Quick look, not final results'
+    >>> quick_look_notice(SimpleNamespace(config={"chains": 4, "draws": 1000})) is None
+    True
+    """
+    config = getattr(fit, "config", None) or {}
+    if not config.get("quick"):
+        return None
+    return (
+        f"**Quick look, not final results.** Fitted with `--quick` ({config.get('chains')} chains x "
+        f"{config.get('draws')} draws): too few draws for the diagnostics, intervals and tail answers to be "
+        "trusted. Refit without `--quick` before using any number in this report."
+    )
+
+
 def _rate_line(fit, per_period) -> str:
     """The data bullet on the rate, in the words of the return-level table and figure."""
     from sbp_bayes.plots import return_period_unit
@@ -339,7 +363,10 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
     title = spec.study.name if spec is not None else str(fit.data.name or "sbp_bayes fit")
 
     # -- header
-    doc.heading(1, title)
+    quick = quick_look_notice(fit)
+    doc.heading(1, f"{title} (quick look, not final)" if quick else title)
+    if quick:
+        doc.paragraph(quick)
     if spec is not None and spec.study.description:
         doc.paragraph(spec.study.description)
     made = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()

@@ -24,7 +24,7 @@ import pandas as pd
 
 from sbp_bayes.render import _markdown_table, _readable, format_number
 
-__all__ = ["COLUMN_MEANINGS", "verdict_words", "write_comparison"]
+__all__ = ["COLUMN_MEANINGS", "best_models", "verdict_words", "write_comparison"]
 
 #: What each column of the comparison table means (shown under the table).
 COLUMN_MEANINGS = {
@@ -45,7 +45,7 @@ COLUMN_MEANINGS = {
     "pp_mae_lower_tail": "PP-plot mean absolute error at quantile levels below 0.05 (lower is better)",
     "pp_mae_base": "PP-plot mean absolute error at levels between 0.05 and 0.95",
     "pp_mae_upper_tail": "PP-plot mean absolute error at levels above 0.95",
-    "pp_mae_full": "PP-plot mean absolute error over all levels (the protocol of Ehrlich, Callot & Aubet 2021)",
+    "pp_mae_full": "PP-plot mean absolute error over all levels (protocol of Ehrlich, Callot & Aubet 2021)",
 }
 
 CLEARLY = 4.0  # standard errors of the difference
@@ -65,7 +65,52 @@ def verdict_words(diff_in_se: float) -> str:
     return "not distinguishable"
 
 
-def _verdict(table: pd.DataFrame) -> list[str]:
+def best_models(values: pd.Series, *, lowest: bool) -> tuple[list[str], str]:
+    """The model(s) with the best value *as shown* (:func:`format_number`) and that value.
+
+    Two models whose values read the same in the table are a tie: naming one of them
+    the winner would rest on digits the reader cannot see.
+
+    Examples
+    --------
+    >>> scores = pd.Series({"sbp": 0.00612, "binned": 0.0061204, "normal": 0.0107})
+    >>> best_models(scores, lowest=True)
+    (['sbp', 'binned'], '0.00612')
+    >>> best_models(pd.Series({"sbp": -1.52, "normal": -1.61}), lowest=False)
+    (['sbp'], '-1.52')
+    """
+    finite = values.astype(float).dropna()
+    if finite.empty:
+        return [], "–"
+    best = finite.min() if lowest else finite.max()
+    shown = format_number(best)
+    return [str(name) for name, value in finite.items() if format_number(value) == shown], shown
+
+
+def _named(names: list[str]) -> str:
+    """``**a**`` or ``a tie between **a** and **b**``."""
+    bold = [f"**{name}**" for name in names]
+    if len(bold) == 1:
+        return bold[0]
+    return "a tie between " + ", ".join(bold[:-1]) + " and " + bold[-1]
+
+
+def _modelled_tails(fits: Mapping | None) -> set[str]:
+    """The sides on which at least one fit has a tail model (a GPD, or a family such as
+    the Normal or Student-t that models the whole line in one law); ``None``: unknown."""
+    if fits is None:
+        return {"lower", "upper"}
+    sides = set()
+    for fit in fits.values():
+        own = fit._sides() if hasattr(fit, "_sides") else []
+        if own:
+            sides.update(own)
+        elif fit.family in ("normal", "student_t"):
+            sides.update(("lower", "upper"))
+    return sides
+
+
+def _verdict(table: pd.DataFrame, fits: Mapping | None = None) -> list[str]:
     lines = []
     best = str(table.index[0])
     if "elpd_loo" in table.columns:
@@ -82,18 +127,29 @@ def _verdict(table: pd.DataFrame) -> list[str]:
                 f"of the difference; stacking weight {format_number(row['weight'])}."
             )
     if "test_elpd" in table.columns:
-        by_score = table["test_elpd"].astype(float)
+        score_names, score = best_models(table["test_elpd"], lowest=False)
+        crps_names, crps = best_models(table["test_crps"], lowest=True)
         lines.append(
-            f"Best held-out log score: **{by_score.idxmax()}** ({format_number(by_score.max())}); lowest "
-            f"held-out CRPS: **{table['test_crps'].astype(float).idxmin()}**."
+            f"Best held-out log score: {_named(score_names)} ({score}); lowest held-out CRPS: "
+            f"{_named(crps_names)} ({crps})."
         )
-        tails = [c for c in ("pp_mae_lower_tail", "pp_mae_upper_tail") if c in table.columns]
-        for column in tails:
-            values = table[column].astype(float)
-            lines.append(
-                f"Best calibrated {column.removeprefix('pp_mae_').replace('_', ' ')} (PP-MAE): "
-                f"**{values.idxmin()}** ({format_number(values.min())})."
-            )
+        modelled = _modelled_tails(fits)
+        for side, levels in (("lower", "below 0.05"), ("upper", "above 0.95")):
+            column = f"pp_mae_{side}_tail"
+            if column not in table.columns:
+                continue
+            names, value = best_models(table[column], lowest=True)
+            if side in modelled:
+                lines.append(
+                    f"Best calibrated {side} tail (PP-MAE at levels {levels}): {_named(names)} ({value})."
+                )
+            else:
+                # No model has a tail there (the body ends at the data's extreme): there is no
+                # "best tail", only how well the lowest/highest quantiles of the body are placed.
+                lines.append(
+                    f"No model has {'an' if side == 'upper' else 'a'} {side} tail; PP-MAE at levels "
+                    f"{levels} (the body's extreme quantiles): lowest {_named(names)} ({value})."
+                )
     return lines
 
 
@@ -198,7 +254,7 @@ def write_comparison(
         *notes,
     ]
     blocks = [f"# {title or 'Model comparison'}", "\n".join(f"- {line}" for line in header if line)]
-    blocks += ["## Verdict", "\n".join(f"- {line}" for line in _verdict(table))]
+    blocks += ["## Verdict", "\n".join(f"- {line}" for line in _verdict(table, fits))]
     blocks += ["## Table", _markdown_table(_readable(table)) + f"\n\n[CSV]({csv_path.name})"]
     meanings = [
         f"- `{column}`: {COLUMN_MEANINGS[column]}" for column in table.columns if column in COLUMN_MEANINGS

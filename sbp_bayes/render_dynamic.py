@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sbp_bayes.render import _Document, _numbers, format_number
+from sbp_bayes.render import _Document, _numbers, format_number, quick_look_notice
 
 __all__ = ["tail_shape_table", "write_dynamic_report"]
 
@@ -407,7 +407,10 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
     design = fit.design
 
     # -- header
-    doc.heading(1, title)
+    quick = quick_look_notice(fit)
+    doc.heading(1, f"{title} (quick look, not final)" if quick else title)
+    if quick:
+        doc.paragraph(quick)
     if spec is not None and spec.study.description:
         doc.paragraph(spec.study.description)
     made = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()

@@ -434,7 +434,8 @@ def test_bad_data_are_refused_before_sampling():
     frame = pd.DataFrame({"a": np.arange(100.0), "b": np.arange(100.0)})
     with pytest.raises(DataError, match="DataFrame with 2 columns"):
         sbp_bayes.fit(frame)
-    with pytest.raises(DataError, match=r"1 NaN value\(s\) \(first at index 3\).*nan_policy='omit'"):
+    nan_at_3 = r"1 NaN value\(s\) \(first at position\(s\) 3, counting from 0\).*nan_policy='omit'"
+    with pytest.raises(DataError, match=nan_at_3):
         sbp_bayes.fit(np.concatenate([[1.0, 2.0, 3.0, np.nan], np.arange(100.0)]))
     with pytest.raises(DataError, match="The data are empty"):
         sbp_bayes.fit([])

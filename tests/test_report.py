@@ -282,7 +282,7 @@ def test_score_keeps_series_index_and_far_values_are_unusual(student_t_fit):
     for name in ("low", "high"):
         assert 0 < table.loc[name, "tail_probability"] < 1e-3
         row = table.loc[name]
-        assert row["tail_probability_lower"] <= row["tail_probability"] <= row["tail_probability_upper"]
+        assert row["tail_probability_ci_lower"] <= row["tail_probability"] <= row["tail_probability_ci_upper"]
     # Far in the upper tail the survival side keeps precision: 1 - pit is not rounded to 0.
     far = report.score(student_t_fit, [1e6])
     assert 0 < far["tail_probability"].iloc[0] < 1e-12
