@@ -346,9 +346,16 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
 
     Examples
     --------
-    >>> import sbp_bayes  # doctest: +SKIP
-    >>> write_report(sbp_bayes.load("results/danish/fit.nc"), None, "results/danish")  # doctest: +SKIP
-    PosixPath('results/danish/report.md')
+    >>> import tempfile
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = write_report(fit, None, folder)
+    ...     text = path.read_text(encoding="utf-8")
+    ...     sorted(p.name for p in (path.parent / "tables").iterdir())[:3]
+    ['diagnostics.csv', 'expected_shortfall.csv', 'priors.csv']
+    >>> text.splitlines()[0], "### Return levels (periods in years, 197 observations a year)" in text
+    ('# loss', True)
     """
     from sbp_bayes import __version__
 

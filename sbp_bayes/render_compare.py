@@ -225,10 +225,21 @@ def write_comparison(
 
     Examples
     --------
-    >>> from sbp_bayes.comparison import compare  # doctest: +SKIP
-    >>> table = compare({"sbp": sbp_fit, "normal": normal_fit}, test_data=held_out)  # doctest: +SKIP
-    >>> write_comparison(table, {"sbp": sbp_fit, "normal": normal_fit}, "results/cmp")  # doctest: +SKIP
-    PosixPath('results/cmp/comparison.md')
+    Usually ``table = sbp_bayes.compare(fits, test_data=held_out)``; here a table written by
+    hand, for the bundled example fit under two names:
+
+    >>> import tempfile
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> table = pd.DataFrame(
+    ...     {"family": ["sbp", "sbp"], "test_elpd": [-2.10, -2.31], "test_crps": [0.52, 0.55],
+    ...      "pp_mae_upper_tail": [0.004, 0.009]},
+    ...     index=pd.Index(["first", "second"], name="model"))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     text = write_comparison(table, {"first": fit, "second": fit}, folder).read_text()
+    >>> print(text.split("## Verdict")[1].split("## Table")[0].strip())
+    - Best held-out log score: **first** (-2.1); lowest held-out CRPS: **first** (0.52).
+    - Best calibrated upper tail (PP-MAE at levels above 0.95): **first** (0.004).
     """
     from sbp_bayes import __version__
     from sbp_bayes.plots import plot_comparison, save_figure
