@@ -648,7 +648,7 @@ def test_fixed_threshold_outside_the_data():
 def test_too_few_points_for_a_threshold_prior_and_crossing_thresholds():
     x = np.random.default_rng(2).normal(size=50)
     with pytest.raises(
-        DataError, match=r"50 observations are too few for a upper tail .* Fix the upper threshold"
+        DataError, match=r"50 observations are too few for an upper tail .* Fix the upper threshold"
     ):
         make_design(x, tails="upper")
     y = np.arange(1.0, 101.0)
