@@ -638,8 +638,10 @@ class Spec:
         SpecError
             The file or a column named by the spec is missing.
         DataError
-            The column holds values that are not numbers (for a dynamic model: or a
-            modelled column or covariate has gaps).
+            The column holds text (``"n/a"`` included: only an empty cell is a missing
+            value) or infinities, or has empty cells while ``[model] nan_policy`` is not
+            ``"omit"`` (a dynamic model needs every step of every column). The message
+            names the first by data row and file line.
         """
         spec = self.data
         if self.is_dynamic:
