@@ -988,8 +988,11 @@ def load_fit(path):
 
     Examples
     --------
+    >>> from importlib.resources import as_file, files
     >>> from sbp_bayes.dynamic import load_fit
-    >>> fit = load_fit("results/danish/fit.nc")  # doctest: +SKIP
+    >>> with as_file(files("sbp_bayes.datasets") / "danish_fit.nc") as path:
+    ...     type(load_fit(path)).__name__
+    'SBPFit'
     """
     from sbp_bayes.fit import load
 

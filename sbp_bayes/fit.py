@@ -778,8 +778,14 @@ def load(path):
 
     Examples
     --------
-    >>> import sbp_bayes  # doctest: +SKIP
-    >>> fit = sbp_bayes.load("results/danish/fit.nc")  # doctest: +SKIP
+    The bundled example fit is such a file:
+
+    >>> from importlib.resources import as_file, files
+    >>> import sbp_bayes
+    >>> with as_file(files("sbp_bayes.datasets") / "danish_fit.nc") as path:
+    ...     fit = sbp_bayes.load(path)
+    >>> fit.n_draws, fit.data.attrs["units"]
+    (1000, 'million DKK')
     """
     path = Path(path)
     if not path.exists():
