@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shlex
 import sys
@@ -116,7 +117,11 @@ def _require_sampler(name: str) -> None:
     try:
         _check_sampler(name)
     except ImportError as error:
-        raise UserError(_one_line(error)) from None
+        # The Python advice "use sampler='pymc'" in the words of the command line and the spec.
+        message = re.sub(
+            r"use sampler='(\w+)'", r'use --sampler \1 (or name = "\1" in [sampler])', _one_line(error)
+        )
+        raise UserError(message) from None
 
 
 def _command_line(argv: list[str]) -> str:

@@ -352,3 +352,20 @@ def test_python_advice_is_retold_in_spec_words():
         == 'fit without it (tails = "upper" in [model]).'
     )
     assert spec.spec_advice("pass thin=4 or more.", keys) == "pass thin=4 or more."  # not a spec key
+
+
+def test_a_missing_sampler_is_advised_in_command_line_words(tmp_path, capsys, monkeypatch):
+    import sys
+
+    def missing(name):
+        raise ImportError(
+            f"sampler={name!r} needs the package 'jax', which is not installed. Install it "
+            "(pip install 'sbp_bayes[numpyro]' for numpyro) or use sampler='pymc'."
+        )
+
+    monkeypatch.setattr(sys.modules["sbp_bayes.fit"], "_check_sampler", missing)
+    study = _csv_study(tmp_path, np.linspace(1.0, 60.0, 60))
+    assert cli.main(["fit", str(study), "--out", str(tmp_path / "out"), "--sampler", "numpyro"]) == 2
+    error = capsys.readouterr().err
+    assert 'use --sampler pymc (or name = "pymc" in [sampler])' in error
+    assert "sampler='pymc'" not in error
