@@ -1068,9 +1068,10 @@ def fit_dynamic(
     -------
     DynamicFit
     """
-    from sbp_bayes.fit import _check_sampler, _sample
+    from sbp_bayes.fit import _check_sampler, _sample, check_sampler_settings
 
     _check_sampler(sampler)
+    check_sampler_settings(draws, tune, chains)  # before any compiling
     values, time, frame = _series_and_frame(data, target)
     target = target if target is not None else frame.columns[0]
     design = _make_design(

@@ -264,9 +264,10 @@ def fit_pooled(
     -------
     PooledFit
     """
-    from sbp_bayes.fit import _check_sampler, _sample
+    from sbp_bayes.fit import _check_sampler, _sample, check_sampler_settings
 
     _check_sampler(sampler)
+    check_sampler_settings(draws, tune, chains)  # before any compiling
     summary = _summarise_series(data, series, value, tail_share, bins)
     model = _build_pooled_model(summary, pooling)
     seeds = np.random.SeedSequence(random_seed)

@@ -283,6 +283,15 @@ def test_impossible_sampler_settings_fail_before_sampling(monkeypatch, settings,
         sbp_bayes.fit(np.arange(200.0), **settings)
 
 
+def test_dynamic_and_pooled_fits_refuse_them_too():
+    series = pd.Series(np.random.default_rng(3).standard_t(4, 300))
+    with pytest.raises(ValueError, match="draws must be a positive integer"):
+        sbp_bayes.fit_dynamic(series, lags=1, draws=0)
+    frame = pd.DataFrame({"series": np.repeat(["a", "b"], 150), "value": series.to_numpy()})
+    with pytest.raises(ValueError, match="chains must be a positive integer"):
+        sbp_bayes.fit_pooled(frame, chains=0)
+
+
 # ----------------------------------------------------------------------------- messages
 
 
