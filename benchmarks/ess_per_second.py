@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine.py, shared b
 from machine import format_machine, machine_info
 
 THRESHOLD = 10.0
-#: Losses above 10 million DKK in the Danish data (shared/REFERENCE.md §4).
+#: Losses above 10 million DKK in the Danish data (McNeil 1997; docs/published_checks.md).
 EXPECTED_EXCEEDANCES = 109
 
 

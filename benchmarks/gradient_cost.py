@@ -15,7 +15,7 @@ The two models
     ``max_tail_points`` (2500) sorted exceedances, so a gradient costs
     ``O(bins + tail points)``, independent of ``N`` once ``N`` exceeds ~12 500.
 *naive*
-    The point-wise model of shared/REFERENCE.md §6 (first bullet), on the *same* bin
+    The naive point-wise model (thresholds as body quantiles, a switch at every point), on the *same* bin
     edges: ``bin_probs ~ Dirichlet(1)`` over all bins, tail bins included; the tail
     masses are derived from the bin probabilities, ``lower_tail_prob`` = the mass
     below the lowest lower candidate and ``upper_tail_prob`` = the mass above the

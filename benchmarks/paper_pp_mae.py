@@ -1,6 +1,6 @@
 """The paper's calibration benchmark: PP-plot MAE by region of one-step-ahead forecasts.
 
-Protocol (Ehrlich, Callot & Aubet 2021; shared/REFERENCE.md §5), and where we differ:
+Protocol (Ehrlich, Callot & Aubet 2021; restated in docs/published_checks.md), and where we differ:
 
 *Data* — :func:`sbp_bayes.datasets.synthetic.paper_series`: ``x_t = sin(2πt/100) +
 min(0, 0.25 T₁₀) + max(0, 0.25 T₁₀′) + 5`` plus spikes at 15% of the points (half
@@ -93,7 +93,7 @@ from sbp_bayes.dynamic import fit_dynamic
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # machine.py, shared by the scripts
 from machine import machine_info
 
-#: The paper's table (REFERENCE.md §5): SBP and binned with a neural network, 100 bins,
+#: The paper's table (Ehrlich, Callot & Aubet 2021, Table 1): SBP and binned with a neural network, 100 bins,
 #: 5% tails; Gaussian the same way.
 PUBLISHED = pd.DataFrame(
     {

@@ -19,8 +19,8 @@ given in one of three forms:
     posterior predictive of shape ``(chain, draw, obs)``, stack chain and draw and
     transpose).
 
-PP-plot convention (the paper's protocol, REFERENCE.md §5)
-----------------------------------------------------------
+PP-plot convention (the paper's protocol, docs/published_checks.md)
+-------------------------------------------------------------------
 For a level ``q``, ``y_q`` is the fraction of observations *strictly below* the
 ``q``-quantile of their own predictive distribution, ``y_q = mean(y_i < Q_i(q))``, exactly
 as the authors' notebook computes it (``x < icdf(q)``). With a CDF or draws the same
@@ -343,7 +343,8 @@ def pp_mae(
 
     References
     ----------
-    Ehrlich, Callot & Aubet (2021), arXiv 2106.10952, Table 1 (REFERENCE.md §5).
+    Ehrlich, Callot & Aubet (2021), arXiv 2106.10952, Table 1; the protocol is restated in
+    docs/published_checks.md.
 
     Examples
     --------

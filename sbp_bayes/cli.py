@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shlex
 import sys
@@ -129,7 +130,11 @@ def _require_sampler(name: str) -> None:
     try:
         check_sampler(name)
     except ImportError as error:
-        raise UserError(_one_line(error)) from None
+        # The Python advice "use sampler='pymc'" in the words of the command line and the spec.
+        message = re.sub(
+            r"use sampler='(\w+)'", r'use --sampler \1 (or name = "\1" in [sampler])', _one_line(error)
+        )
+        raise UserError(message) from None
 
 
 def _command_line(argv: list[str]) -> str:
@@ -203,6 +208,8 @@ def _cmd_fit(args, argv) -> int:
     started = time.perf_counter()
     fit = spec.fit(data, progressbar=sys.stderr.isatty())
     _stage(f"sampled in {time.perf_counter() - started:.0f} s")
+    if args.quick:
+        fit = _marked_quick(fit)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     fit_file = fit.save(out_dir / "fit.nc")
@@ -217,7 +224,10 @@ def _cmd_fit(args, argv) -> int:
     _stage("writing the report (tables and figures)")
     report = _write_report(fit, spec, out_dir, command=command)
     diagnostics = _diagnostics(fit)
-    print(f"Fit saved to {fit_file}")
+    print(
+        f"Fit saved to {fit_file}"
+        + (" (a quick look, not final: refit without --quick)" if args.quick else "")
+    )
     print(f"Report: {report} (and {report.with_suffix('.html')}); tables in {out_dir / 'tables'}")
     print(str(diagnostics).splitlines()[0])
     for problem in diagnostics.problems:
@@ -314,6 +324,16 @@ def _cmd_fit_many(args, argv) -> int:
     for name, reason in table.loc[table.status == "failed", "reason"].head(10).items():
         print(f"- failed: {name}: {reason}")
     return EXIT_OK
+
+
+def _marked_quick(fit):
+    """A shallow copy of ``fit`` whose configuration records that it is a ``--quick`` look
+    (saved with it, so that every report of it says so; the fit itself is not changed)."""
+    import copy
+
+    marked = copy.copy(fit)
+    marked.config = {**fit.config, "quick": True}
+    return marked
 
 
 def _diagnostics(fit):
@@ -511,6 +531,10 @@ def _cmd_compare(args, argv) -> int:
     if test is not None:  # the split itself, so that the scores can be recomputed from the files
         test.rename_axis(test.index.name or "index").to_csv(out_dir / "held_out.csv")
     notes = [
+        f"**Quick look, not final results** (`--quick`: {QUICK['chains']} chains x {QUICK['draws']} draws "
+        "per model): refit without --quick before drawing conclusions"
+        if args.quick
+        else None,
         f"Specs: {', '.join(f'`{spec.source}`' for spec in specs)}",
         f"Data: {reference.data.describe()}, {len(data)} observations",
         f"Held out: {len(test)} observations ({holdout:g}), chosen at random with seed {seed} "
@@ -520,19 +544,25 @@ def _cmd_compare(args, argv) -> int:
         None if loo else "No LOO: the models' log-likelihoods cover different observations (see the log)",
         f"Fits saved as {', '.join(f'{folder}/fit.nc' for folder in folders.values())}",
     ]
-    from sbp_bayes.render_compare import write_comparison
+    from sbp_bayes.render_compare import best_models, write_comparison
 
+    quick = " (quick look, not final)" if args.quick else ""
     report = write_comparison(
         table,
         fits,
         out_dir,
-        title=f"Model comparison: {reference.data.describe()}",
+        title=f"Model comparison{quick}: {reference.data.describe()}",
         notes=[note for note in notes if note],
         command=_command_line(argv),
     )
-    best = table.index[0]
     by = "PSIS-LOO" if loo else "held-out log score"
-    print(f"Best by {by}: {best} ({table.loc[best, 'family']})")
+    # Models whose scores read the same are a tie, not a winner and a loser.
+    best, shown = best_models(table["elpd_loo" if loo else "test_elpd"], lowest=False)
+    named = [f"{name} ({table.loc[name, 'family']})" for name in best]
+    if len(named) == 1:
+        print(f"Best by {by}: {named[0]}{quick}")
+    else:
+        print(f"Best by {by}: a tie between {', '.join(named)} ({shown}){quick}")
     print(f"Comparison: {report} (table {out_dir / 'comparison.csv'}, figure {out_dir / 'comparison.png'})")
     return EXIT_OK
 

@@ -13,7 +13,7 @@ family) and returns one table, best first:
 * with ``test_data`` (a held-out split): the log score ``test_elpd`` (sum of log
   predictive densities), the mean ``test_crps`` and the paper's PP-plot MAE by region
   (``pp_mae_lower_tail``, ``pp_mae_base``, ``pp_mae_upper_tail``, ``pp_mae_full``;
-  shared/REFERENCE.md §5), each from the posterior predictive (the mixture over draws).
+  :func:`sbp_bayes.pp_mae`), each from the posterior predictive (the mixture over draws).
 
 LOO needs every model's log-likelihood to cover the same observations on the same
 scale. A peaks-over-threshold fit models only its exceedances, and a model of
@@ -80,7 +80,7 @@ def predictive_scores(fit, test_data, *, n_crps_draws: int = 4000, random_seed=N
     ``test_elpd`` is the sum over test points of ``log mean_s f_s(y)``; ``test_crps`` the
     mean CRPS, estimated from ``n_crps_draws`` predictive draws (one value from each of
     that many posterior draws); the PP-MAE by region uses the predictive CDF
-    ``mean_s F_s(y)`` (REFERENCE.md §5).
+    ``mean_s F_s(y)`` (:func:`sbp_bayes.pp_mae`).
     """
     y = np.asarray(test_data, dtype=float)
     if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():

@@ -186,8 +186,8 @@ def _series_and_frame(data, target: str | None):
     if not np.isfinite(values).all():
         bad = np.flatnonzero(~np.isfinite(values))
         raise DataError(
-            f"The series has {bad.size} missing or infinite value(s) (first at position {bad[0]}); "
-            "a time-series model needs every step: fill or drop them first."
+            f"The series has {bad.size} missing or infinite value(s) (first at position {bad[0]}, counting "
+            "from 0); a time-series model needs every step: fill or drop them first."
         )
     return values, time, frame
 
@@ -525,7 +525,8 @@ class DynamicFit:
             )
         return report
 
-    def summary(self, var_names=None, ci_prob: float = 0.94) -> pd.DataFrame:
+    def summary(self, var_names=None, ci_prob: float = 0.95) -> pd.DataFrame:
+        """ArviZ's summary as numbers; the interval columns name their level (``eti95_lb``)."""
         import arviz as az
 
         names = var_names or self._checked_parameters()
@@ -725,8 +726,8 @@ class DynamicFit:
                 "value": values,
                 "pit": pit,
                 "median": np.concatenate(median),
-                "lower": np.concatenate(lower),
-                "upper": np.concatenate(upper),
+                "ci_lower": np.concatenate(lower),
+                "ci_upper": np.concatenate(upper),
                 "tail": np.where(pit < 0.5, "lower", "upper"),
                 "tail_probability": np.minimum(2 * np.minimum(pit, survival), 1.0),
             },
@@ -736,8 +737,8 @@ class DynamicFit:
         return table
 
     def calibration(self, new_data=None, *, thin: int = 1, random_seed=None) -> pd.Series:
-        """PP-MAE by region (REFERENCE.md §5), mean CRPS and log score on held-out data
-        (without ``new_data``: in-sample, on the fitted observations)."""
+        """PP-MAE by region (the paper's protocol, :func:`sbp_bayes.pp_mae`), mean CRPS and
+        log score on held-out data (without ``new_data``: in-sample, on the fitted observations)."""
         from scipy.special import logsumexp
 
         from sbp_bayes.calibration import crps, pp_mae
@@ -764,8 +765,10 @@ class DynamicFit:
             }
         )
 
-    def tail_shape_path(self, side: str = "upper", *, ci_prob: float = 0.9) -> pd.DataFrame:
-        """Posterior of the tail shape per time block: median and credible interval.
+    def tail_shape_path(self, side: str = "upper", *, ci_prob: float = 0.95) -> pd.DataFrame:
+        """Posterior of the tail shape per time block: ``median`` and the equal-tailed
+        ``ci_prob`` credible interval ``ci_lower``, ``ci_upper`` (default 95%, the level of
+        every interval in the package).
 
         ``start`` is the block's first step, counted from the first modelled step. For a
         location-scale fit the tail belongs to the innovations (stage 2): their shapes per
@@ -788,7 +791,7 @@ class DynamicFit:
         n_time = self.design.n_train - self.design.lags
         starts = np.arange(xi.shape[1]) * (size or n_time)
         return pd.DataFrame(
-            {"start": starts, "median": median, "lower": lower, "upper": upper},
+            {"start": starts, "median": median, "ci_lower": lower, "ci_upper": upper},
             index=pd.RangeIndex(xi.shape[1], name="block"),
         )
 
@@ -985,8 +988,11 @@ def load_fit(path):
 
     Examples
     --------
+    >>> from importlib.resources import as_file, files
     >>> from sbp_bayes.dynamic import load_fit
-    >>> fit = load_fit("results/danish/fit.nc")  # doctest: +SKIP
+    >>> with as_file(files("sbp_bayes.datasets") / "danish_fit.nc") as path:
+    ...     type(load_fit(path)).__name__
+    'SBPFit'
     """
     from sbp_bayes.fit import load
 
@@ -1062,9 +1068,10 @@ def fit_dynamic(
     -------
     DynamicFit
     """
-    from sbp_bayes.sampling import check_sampler, sample
+    from sbp_bayes.sampling import check_sampler, check_sampler_settings, sample
 
     check_sampler(sampler)
+    check_sampler_settings(draws, tune, chains)  # before any compiling
     values, time, frame = _series_and_frame(data, target)
     target = target if target is not None else frame.columns[0]
     design = _make_design(

@@ -40,9 +40,9 @@ from sbp_bayes.model import (
     summarise,
 )
 from sbp_bayes.priors import Prior
-from sbp_bayes.sampling import SAMPLERS, check_sampler, sample
+from sbp_bayes.sampling import SAMPLERS, check_sampler, check_sampler_settings, sample
 
-__all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "fit", "load"]
+__all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "check_sampler_settings", "fit", "load"]
 
 #: How candidate thresholds are weighed (see :func:`fit`).
 THRESHOLD_WEIGHTS = ("cross_validation", "posterior")
@@ -564,11 +564,13 @@ class SBPFit:
                 names.append(f"{side}_threshold")
         return names
 
-    def summary(self, var_names: Sequence[str] | None = None, ci_prob: float = 0.94) -> pd.DataFrame:
+    def summary(self, var_names: Sequence[str] | None = None, ci_prob: float = 0.95) -> pd.DataFrame:
         """Posterior summary (numbers, not strings) of the tail parameters and thresholds.
 
         Columns follow :func:`arviz.summary` with ``round_to="none"``: mean, sd, the
-        equal-tailed ``ci_prob`` interval, MCSE, ESS and R-hat.
+        equal-tailed ``ci_prob`` interval (default 95%, the level of every interval in the
+        package; its columns name it, e.g. ``eti95_lb`` and ``eti95_ub``), MCSE, ESS and
+        R-hat.
         """
         import arviz as az
 
@@ -599,8 +601,8 @@ class SBPFit:
             else:
                 where = f"threshold {np.median(threshold):.4g} (fixed)"
             lines.append(
-                f"  {side} tail: xi = {np.median(xi):.3g} [{np.quantile(xi, 0.05):.3g}, "
-                f"{np.quantile(xi, 0.95):.3g}], {where}"
+                f"  {side} tail: xi = {np.median(xi):.3g} (median; 95% interval "
+                f"{np.quantile(xi, 0.025):.3g} to {np.quantile(xi, 0.975):.3g}), {where}"
             )
         return "\n".join(lines)
 
@@ -895,8 +897,14 @@ def load(path):
 
     Examples
     --------
-    >>> import sbp_bayes  # doctest: +SKIP
-    >>> fit = sbp_bayes.load("results/danish/fit.nc")  # doctest: +SKIP
+    The bundled example fit is such a file:
+
+    >>> from importlib.resources import as_file, files
+    >>> import sbp_bayes
+    >>> with as_file(files("sbp_bayes.datasets") / "danish_fit.nc") as path:
+    ...     fit = sbp_bayes.load(path)
+    >>> fit.n_draws, fit.data.attrs["units"]
+    (1000, 'million DKK')
     """
     path = Path(path)
     if not path.exists():
@@ -1027,6 +1035,7 @@ def fit(
     True
     """
     check_sampler(sampler)
+    check_sampler_settings(draws, tune, chains)  # before compiling: draws=0 would fail after sampling
     if threshold_weights not in THRESHOLD_WEIGHTS:
         raise ValueError(
             f"threshold_weights must be one of {', '.join(map(repr, THRESHOLD_WEIGHTS))}; "

@@ -2,7 +2,7 @@
 
 The model
 ---------
-The data are i.i.d. from the canonical SBP (shared/REFERENCE.md §2) on a fixed grid of
+The data are i.i.d. from the canonical SBP (docs/maths.md) on a fixed grid of
 bin edges ``E_0 < ... < E_M`` with bin probabilities ``bin_probs`` (Dirichlet). Each tail
 threshold is one of a few *candidate* edges, with a prior over the candidates, and the
 tail probability is the body's own mass beyond it (so ``u = Q_B(a)`` holds exactly, as in
@@ -121,17 +121,24 @@ def prepare_data(data, *, nan_policy: str = "raise"):
         raise DataError("The data are empty.")
     nan = np.isnan(values)
     infinite = np.isinf(values)
+
+    def where(mask) -> str:
+        # One convention: positions count from 0 (as in Python); a Series' own labels are
+        # named as labels, so that neither is mistaken for a line of a file.
+        first = np.flatnonzero(mask)[:5]
+        if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+            return f"at position(s) {', '.join(map(str, first))}, counting from 0"
+        return f"at index label(s) {', '.join(str(index[i]) for i in first)}"
+
     if infinite.any():
-        where = ", ".join(str(index[i]) for i in np.flatnonzero(infinite)[:5])
         raise DataError(
-            f"The data contain {int(infinite.sum())} infinite value(s) (first at index {where}). "
+            f"The data contain {int(infinite.sum())} infinite value(s) (first {where(infinite)}). "
             "Remove them or replace them by the measured values."
         )
     if nan.any():
         if nan_policy == "raise":
-            where = ", ".join(str(index[i]) for i in np.flatnonzero(nan)[:5])
             raise DataError(
-                f"The data contain {int(nan.sum())} NaN value(s) (first at index {where}). "
+                f"The data contain {int(nan.sum())} NaN value(s) (first {where(nan)}). "
                 "Remove them, or pass nan_policy='omit' to drop them explicitly."
             )
         keep = ~nan
@@ -320,8 +327,9 @@ def make_design(
             return np.sort(chosen)
         if most < fewest or most < MIN_EXCEEDANCES:
             raise DataError(
-                f"{n} observations are too few for a {side} tail with a threshold prior: the candidates "
-                f"need at least {MIN_EXCEEDANCES} exceedances and at most {tail_fraction:.0%} of the data. "
+                f"{n} observations are too few for {'an' if side == 'upper' else 'a'} {side} tail with a "
+                f"threshold prior: the candidates need at least {MIN_EXCEEDANCES} exceedances and at most "
+                f"{tail_fraction:.0%} of the data. "
                 f"Fix the {side} threshold, or fit without this tail."
             )
         candidates = _candidate_values(oriented, n_candidates, most, fewest)
@@ -473,7 +481,7 @@ def default_priors(stats: SufficientStatistics) -> dict[str, Prior]:
     """Default priors, with the reasons for each.
 
     * ``*_xi`` ~ Normal(0, 0.5) truncated to ξ > -1: weakly informative. Most tails met
-      in practice have |ξ| < 0.5 (Coles 2001, §4); ξ ≥ 1 (no finite mean) keeps 2.3%
+      in practice have ``|ξ| < 0.5`` (Coles 2001, §4); ξ ≥ 1 (no finite mean) keeps 2.3%
       prior mass, so very heavy tails remain possible when the data say so. Below -1 the
       GPD density is infinite at its endpoint and the likelihood unbounded, so the prior
       stops there (as pymc-extras' GenPareto recommends).

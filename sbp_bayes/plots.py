@@ -57,6 +57,7 @@ __all__ = [
     "plot_mean_residual_life",
     "plot_parameter_stability",
     "plot_return_levels",
+    "return_period_unit",
     "plot_tail_shape",
     "plot_threshold_posterior",
     # sampler diagnostics
@@ -166,10 +167,14 @@ def _resolve_scale(scale: str, values: np.ndarray, where: str) -> str:
     return scale
 
 
-def _new_axes(ax, n_panels: int = 1, figsize=None) -> tuple[Figure, list[Axes]]:
-    """A fresh figure with ``n_panels`` side by side, or the caller's axes (checked)."""
+def _new_axes(ax, n_panels: int = 1, figsize=None, *, stacked: bool = False) -> tuple[Figure, list[Axes]]:
+    """A fresh figure with ``n_panels`` side by side (``stacked``: one above the other, each
+    the full width, for panels with a legend beside them), or the caller's axes (checked)."""
     if ax is None:
         width, height = figsize if figsize is not None else FIGSIZE
+        if stacked:
+            fig = Figure(figsize=(width, height * n_panels), layout="constrained")
+            return fig, list(fig.subplots(n_panels, 1, squeeze=False)[:, 0])
         fig = Figure(
             figsize=(width * (1 if n_panels == 1 else 0.75 * n_panels), height), layout="constrained"
         )
@@ -349,8 +354,14 @@ def plot_density(
 
     Examples
     --------
-    >>> fig = plot_density(fit, scale="log")  # doctest: +SKIP
-    >>> save_figure(fig, "density.png")  # doctest: +SKIP
+    >>> import tempfile
+    >>> from sbp_bayes import datasets
+    >>> fig = plot_density(datasets.load_example_fit(), scale="log")
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_yscale()
+    ('loss (million DKK)', 'log')
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_figure(fig, Path(folder) / "density.png").stat().st_size > 0
+    True
     """
     if scale not in ("linear", "log"):
         raise ValueError(f"scale must be 'linear' or 'log'; got {scale!r}.")
@@ -439,7 +450,10 @@ def plot_qq(
 
     Examples
     --------
-    >>> fig = plot_qq(fit, scale="log")  # doctest: +SKIP
+    >>> from sbp_bayes import datasets
+    >>> fig = plot_qq(datasets.load_example_fit(), scale="log")
+    >>> fig.axes[0].get_ylabel()
+    'empirical quantile (million DKK)'
     """
     ci_prob = _check_prob(ci_prob)
     values = _sorted_data(fit)
@@ -498,7 +512,10 @@ def plot_pp(fit, *, ci_prob: float = 0.95, max_points: int = MAX_PLOTTED_POINTS,
 
     Examples
     --------
-    >>> fig = plot_pp(fit)  # doctest: +SKIP
+    >>> from sbp_bayes import datasets
+    >>> fig = plot_pp(datasets.load_example_fit())
+    >>> fig.axes[0].get_title()
+    'danish: probability-probability plot'
     """
     ci_prob = _check_prob(ci_prob)
     fig, (ax,) = _new_axes(ax, figsize=(5.5, 5.5))
@@ -584,28 +601,19 @@ def plot_return_levels(
 
     Examples
     --------
-    >>> fig = plot_return_levels(fit)  # periods in years when the data say so  # doctest: +SKIP
-    >>> fig = plot_return_levels(fit, observations_per_period=1)  # "1 in T observations"  # doctest: +SKIP
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()  # the data know their rate: 197 losses a year
+    >>> plot_return_levels(fit).axes[0].get_xlabel()
+    'return period (years)'
+    >>> plot_return_levels(fit, observations_per_period=197.0).axes[0].get_xlabel()
+    'return period (years)'
+    >>> plot_return_levels(fit, observations_per_period=1).axes[0].get_xlabel()
+    'return period (observations: 1 in T)'
     """
     _check_side(fit, tail)
     ci_prob = _check_prob(ci_prob)
-    if observations_per_period is None:
-        per_year = fit.data.attrs.get("observations_per_year")
-        if per_year is not None:
-            n_per_period, period_label = float(per_year), "return period (years)"
-        else:
-            n_per_period, period_label = 1.0, "return period (observations: 1 in T)"
-    else:
-        n_per_period = float(observations_per_period)
-        if not n_per_period > 0 or not math.isfinite(n_per_period):
-            raise ValueError(
-                f"observations_per_period must be a positive number; got {observations_per_period}."
-            )
-        period_label = (
-            "return period (observations: 1 in T)"
-            if n_per_period == 1
-            else f"return period (periods of {n_per_period:g} observations)"
-        )
+    n_per_period, period_name = return_period_unit(fit, observations_per_period)
+    period_label = f"return period ({period_name})"
     values = _sorted_data(fit)
     if yscale == "auto" and tail == "lower":
         yscale = "linear"  # levels of a lower tail approach the body, never span decades
@@ -666,6 +674,40 @@ def plot_return_levels(
     return ax_fig
 
 
+def return_period_unit(fit, observations_per_period: float | None = None) -> tuple[float, str]:
+    """``(n_y, name)``: observations per period and what the period is called.
+
+    Without ``observations_per_period`` the data's ``attrs["observations_per_year"]`` is
+    used and the periods are years. A given rate that equals the data's observations per
+    year is a year too (so a report that passes the rate on says "years" in its figure as
+    in its table); 1 counts observations; any other rate is "periods of n observations".
+    Without any rate, ``n_y = 1``.
+
+    Examples
+    --------
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> return_period_unit(fit), return_period_unit(fit, 50)
+    ((197.0, 'years'), (50.0, 'periods of 50 observations'))
+    """
+    per_year = fit.data.attrs.get("observations_per_year")
+    if observations_per_period is None:
+        if per_year is None:
+            return 1.0, "observations: 1 in T"
+        observations_per_period = per_year
+    try:
+        n_per_period = float(observations_per_period)
+    except (TypeError, ValueError):
+        n_per_period = math.nan
+    if not n_per_period > 0 or not math.isfinite(n_per_period):
+        raise ValueError(f"observations_per_period must be a positive number; got {observations_per_period}.")
+    if per_year is not None and math.isclose(n_per_period, float(per_year), rel_tol=1e-9):
+        return n_per_period, "years"
+    if n_per_period == 1:
+        return n_per_period, "observations: 1 in T"
+    return n_per_period, f"periods of {n_per_period:g} observations"
+
+
 # ----------------------------------------------------------------------------- thresholds and ξ
 
 
@@ -699,7 +741,10 @@ def plot_threshold_posterior(fit, *, ax=None) -> Figure:
 
     Examples
     --------
-    >>> fig = plot_threshold_posterior(fit)  # doctest: +SKIP
+    >>> from sbp_bayes import datasets
+    >>> fig = plot_threshold_posterior(datasets.load_example_fit())
+    >>> fig.axes[0].get_xlabel()
+    'candidate upper threshold (million DKK)'
     """
     sides = _tail_sides(fit, "threshold")
     fig, axes = _new_axes(ax, len(sides))
@@ -767,6 +812,10 @@ def plot_tail_shape(fit, *, ax=None) -> Figure:
     the curve is the prior as specified. Reference lines: ξ = 0 (exponential tail),
     ξ = 1/2 (finite variance only below) and ξ = 1 (finite mean only below).
 
+    With two tails the panels are stacked, each with its legend beside it, and the data
+    set's name goes into the figure's title: side by side, the legends and long titles
+    did not fit.
+
     Parameters
     ----------
     fit : SBPFit
@@ -779,10 +828,14 @@ def plot_tail_shape(fit, *, ax=None) -> Figure:
 
     Examples
     --------
-    >>> fig = plot_tail_shape(fit)  # doctest: +SKIP
+    >>> from sbp_bayes import datasets
+    >>> fig = plot_tail_shape(datasets.load_example_fit())
+    >>> [ax.get_title() for ax in fig.axes], fig.get_suptitle()
+    (['upper tail shape, posterior vs prior'], 'danish: tail shape ξ')
     """
     sides = _tail_sides(fit, "tail shape")
-    fig, axes = _new_axes(ax, len(sides))
+    own_figure = ax is None
+    fig, axes = _new_axes(ax, len(sides), stacked=True)
     posterior = fit.idata["posterior"]
     priors = fit.config.get("priors") or {}
     references = (
@@ -815,9 +868,11 @@ def plot_tail_shape(fit, *, ax=None) -> Figure:
         ax.set_xlim(grid[0], grid[-1])
         ax.set_xlabel(f"tail shape ξ ({side} tail)")
         ax.set_ylabel("density")
-        ax.set_title(_title(fit, f"{side} tail shape, posterior vs prior"))
+        ax.set_title(f"{side} tail shape, posterior vs prior")
         # Outside the axes: the prior's label is long and would cover the histogram.
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    if own_figure:  # a caller's figure keeps its own title
+        fig.suptitle(_title(fit, "tail shape ξ"))
     return fig
 
 
@@ -1030,11 +1085,14 @@ def _arviz_var_names(fit, var_names, *, drop_thresholds: bool) -> list[str]:
 
 
 def plot_trace(fit, var_names: Sequence[str] | None = None) -> Figure:
-    """ArviZ trace plot of the tail parameters: per-chain density and trace of each.
+    """ArviZ trace plot of the tail parameters: per-chain distribution and trace of each.
 
     Uses :func:`arviz_plots.plot_trace_dist` (the classic two-column trace plot).
     ``var_names`` defaults to :meth:`SBPFit.parameter_names` (tail shape, scale, tail
-    mass and, when uncertain, threshold of each tail).
+    mass and, when uncertain, threshold of each tail). A threshold takes a few discrete
+    values, and a kernel density estimate would invent a smooth density between them:
+    when one is shown, every marginal is drawn as an ECDF (steps at the candidate
+    thresholds); otherwise as a KDE.
 
     Parameters
     ----------
@@ -1048,15 +1106,32 @@ def plot_trace(fit, var_names: Sequence[str] | None = None) -> Figure:
 
     Examples
     --------
-    >>> fig = plot_trace(fit, ["upper_xi", "upper_sigma_ref"])  # doctest: +SKIP
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> fig = plot_trace(fit, ["upper_xi", "upper_sigma"])
+    >>> fig.get_suptitle()
+    'danish: trace plot (4 chains), KDE per chain'
+    >>> plot_trace(fit).get_suptitle()  # upper_threshold is among the defaults
+    'danish: trace plot (4 chains), ECDF per chain'
     """
     import arviz_plots as azp
 
     names = _arviz_var_names(fit, var_names, drop_thresholds=False)
-    collection = azp.plot_trace_dist(fit.idata, var_names=names, backend="matplotlib")
+    kind = "ecdf" if any(_is_discrete(fit, name) for name in names) else "kde"
+    collection = azp.plot_trace_dist(fit.idata, var_names=names, kind=kind, backend="matplotlib")
     figure = _detached(collection)
-    figure.suptitle(_title(fit, f"trace plot ({fit.idata['posterior'].sizes['chain']} chains)"))
+    chains = fit.idata["posterior"].sizes["chain"]
+    figure.suptitle(_title(fit, f"trace plot ({chains} chains), {kind.upper()} per chain"))
     return figure
+
+
+def _is_discrete(fit, name: str) -> bool:
+    """Whether a posterior variable takes few distinct values (a threshold on a grid of
+    candidates, an index): integers, or at most 20 distinct values over all draws."""
+    values = np.asarray(fit.idata["posterior"][name].values)
+    if values.dtype.kind in "iub":
+        return True
+    return name.endswith(("_threshold", "_threshold_index")) or np.unique(values).size <= 20
 
 
 def plot_rank(fit, var_names: Sequence[str] | None = None) -> Figure:
@@ -1079,7 +1154,10 @@ def plot_rank(fit, var_names: Sequence[str] | None = None) -> Figure:
 
     Examples
     --------
-    >>> fig = plot_rank(fit)  # doctest: +SKIP
+    >>> from sbp_bayes import datasets
+    >>> fig = plot_rank(datasets.load_example_fit(), ["upper_xi"])
+    >>> fig.axes[0].get_title()
+    'upper_xi'
     """
     import arviz_plots as azp
 
@@ -1132,7 +1210,11 @@ def plot_posterior_predictive(
 
     Examples
     --------
-    >>> fig = plot_posterior_predictive(fit, kind="survival", n_draws=50)  # doctest: +SKIP
+    >>> from sbp_bayes import datasets
+    >>> fig = plot_posterior_predictive(datasets.load_example_fit(), kind="survival", n_draws=50,
+    ...                                 random_seed=1)
+    >>> fig.axes[0].get_ylabel(), fig.axes[0].get_yscale()
+    ('fraction of values at or above x', 'log')
     """
     if kind not in ("ecdf", "survival"):
         raise ValueError(f"kind must be 'ecdf' or 'survival'; got {kind!r}.")
@@ -1220,8 +1302,9 @@ def plot_comparison(table) -> Figure:
     0 is worse than the best by more than two standard errors. Without LOO (a table
     made with ``loo=False``) the panel shows the held-out log score ``test_elpd``
     relative to the best instead, without bars. Right, when the table has held-out
-    calibration: the PP-plot MAE by region (REFERENCE.md §5) of each model; smaller is
-    better calibrated.
+    calibration: the PP-plot MAE by region (the paper's protocol, :func:`sbp_bayes.pp_mae`)
+    of each model; smaller is better calibrated. Legends sit outside the panels, so that
+    they never cover a bar.
 
     Parameters
     ----------
@@ -1305,6 +1388,9 @@ def plot_comparison(table) -> Figure:
         ax.set_ylim(-0.6, len(models) - 0.4)
         ax.set_xlabel("PP-plot mean absolute error (held-out data)")
         ax.set_title("Calibration by region (smaller is better)")
-        ax.legend(fontsize="small", title="region", loc="lower right")
+        # Outside the panel: inside, the legend would cover the bars of the bottom models.
+        ax.legend(
+            fontsize="small", title="region", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0
+        )
         ax.grid(axis="x", alpha=0.3)
     return fig

@@ -172,8 +172,9 @@ class PooledFit:
         names = [n for n in names if n != "log_sigma_offset"]
         return convergence_report(self.idata, names, **kwargs)
 
-    def series_table(self, *, ci_prob: float = 0.9) -> pd.DataFrame:
-        """Per series: threshold, exceedances, ξ and σ (median and interval), tail mass."""
+    def series_table(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
+        """Per series: threshold, exceedances, ξ and σ (median and equal-tailed ``ci_prob``
+        interval, default 95%), tail mass."""
         post = self.idata["posterior"]
         alpha = (1 - ci_prob) / 2
 
@@ -190,11 +191,11 @@ class PooledFit:
                 "n": self.summary.n_points,
                 "exceedances": self.summary.n_exceed,
                 "xi_median": xi[0],
-                "xi_lower": xi[1],
-                "xi_upper": xi[2],
+                "xi_ci_lower": xi[1],
+                "xi_ci_upper": xi[2],
                 "sigma_median": sigma[0],
-                "sigma_lower": sigma[1],
-                "sigma_upper": sigma[2],
+                "sigma_ci_lower": sigma[1],
+                "sigma_ci_upper": sigma[2],
                 "tail_prob_median": tail[0],
             },
             index=pd.Index(self.summary.names, name="series"),
@@ -263,9 +264,10 @@ def fit_pooled(
     -------
     PooledFit
     """
-    from sbp_bayes.sampling import check_sampler, sample
+    from sbp_bayes.sampling import check_sampler, check_sampler_settings, sample
 
     check_sampler(sampler)
+    check_sampler_settings(draws, tune, chains)  # before any compiling
     summary = _summarise_series(data, series, value, tail_share, bins)
     model = _build_pooled_model(summary, pooling)
     seeds = np.random.SeedSequence(random_seed)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["format_number", "write_report"]
+__all__ = ["format_number", "quick_look_notice", "write_report"]
 
 FIGURE_DPI = 120
 
@@ -285,6 +285,30 @@ def _settings(fit, spec):
     return report, sides, tail, per_period
 
 
+def quick_look_notice(fit) -> str | None:
+    """The warning a report of a ``--quick`` fit opens with, or ``None`` for a full fit.
+
+    ``sbp-bayes fit --quick`` records ``"quick": True`` in the fit's configuration (kept
+    in ``fit.nc``), so a report re-rendered later is marked as well.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> quick_look_notice(SimpleNamespace(config={"quick": True, "chains": 2, "draws": 300}))[:31]
+    '**Quick look, not final results'
+    >>> quick_look_notice(SimpleNamespace(config={"chains": 4, "draws": 1000})) is None
+    True
+    """
+    config = getattr(fit, "config", None) or {}
+    if not config.get("quick"):
+        return None
+    return (
+        f"**Quick look, not final results.** Fitted with `--quick` ({config.get('chains')} chains x "
+        f"{config.get('draws')} draws): too few draws for the diagnostics, intervals and tail answers to be "
+        "trusted. Refit without `--quick` before using any number in this report."
+    )
+
+
 def _rate_line(data, per_period) -> str | None:
     """Observations per year and where the number comes from (the dates, or given)."""
     if not per_period:
@@ -357,9 +381,16 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
 
     Examples
     --------
-    >>> import sbp_bayes  # doctest: +SKIP
-    >>> write_report(sbp_bayes.load("results/danish/fit.nc"), None, "results/danish")  # doctest: +SKIP
-    PosixPath('results/danish/report.md')
+    >>> import tempfile
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = write_report(fit, None, folder)
+    ...     text = path.read_text(encoding="utf-8")
+    ...     sorted(p.name for p in (path.parent / "tables").iterdir())[:3]
+    ['diagnostics.csv', 'expected_shortfall.csv', 'priors.csv']
+    >>> text.splitlines()[0], "### Return levels (periods in years, 197 observations a year)" in text
+    ('# loss', True)
     """
     from sbp_bayes import __version__
 
@@ -374,7 +405,10 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
     title = spec.study.name if spec is not None else str(fit.data.name or "sbp_bayes fit")
 
     # -- header
-    doc.heading(1, title)
+    quick = quick_look_notice(fit)
+    doc.heading(1, f"{title} (quick look, not final)" if quick else title)
+    if quick:
+        doc.paragraph(quick)
     if spec is not None and spec.study.description:
         doc.paragraph(spec.study.description)
     made = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
@@ -510,10 +544,18 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
     clustered = {} if theta is None else {"extremal_index": theta}
     if report.return_periods:
         if per_period:
+            from sbp_bayes.plots import return_period_unit
+
+            # The same words as the figure's axis (years only when the rate is per year).
+            period_name = return_period_unit(fit, per_period)[1]
             doc.table(
                 "return_levels",
-                f"Return levels (periods in years, {float(per_period):g} observations a year"
-                + (", with the extremal index above)" if theta is not None else ")"),
+                (
+                    f"Return levels (periods in years, {float(per_period):g} observations a year"
+                    + (", with the extremal index above)" if theta is not None else ")")
+                )
+                if period_name == "years"
+                else f"Return levels (return period in {period_name})",
                 lambda: fit.return_levels(
                     list(report.return_periods), per_period, tail=tail, **options, **clustered
                 ),

@@ -24,7 +24,7 @@ import pandas as pd
 
 from sbp_bayes.render import _markdown_table, _readable, format_number
 
-__all__ = ["COLUMN_MEANINGS", "verdict_words", "write_comparison"]
+__all__ = ["COLUMN_MEANINGS", "best_models", "verdict_words", "write_comparison"]
 
 #: What each column of the comparison table means (shown under the table).
 COLUMN_MEANINGS = {
@@ -45,7 +45,7 @@ COLUMN_MEANINGS = {
     "pp_mae_lower_tail": "PP-plot mean absolute error at quantile levels below 0.05 (lower is better)",
     "pp_mae_base": "PP-plot mean absolute error at levels between 0.05 and 0.95",
     "pp_mae_upper_tail": "PP-plot mean absolute error at levels above 0.95",
-    "pp_mae_full": "PP-plot mean absolute error over all levels (REFERENCE.md §5)",
+    "pp_mae_full": "PP-plot mean absolute error over all levels (protocol of Ehrlich, Callot & Aubet 2021)",
 }
 
 CLEARLY = 4.0  # standard errors of the difference
@@ -65,7 +65,52 @@ def verdict_words(diff_in_se: float) -> str:
     return "not distinguishable"
 
 
-def _verdict(table: pd.DataFrame) -> list[str]:
+def best_models(values: pd.Series, *, lowest: bool) -> tuple[list[str], str]:
+    """The model(s) with the best value *as shown* (:func:`format_number`) and that value.
+
+    Two models whose values read the same in the table are a tie: naming one of them
+    the winner would rest on digits the reader cannot see.
+
+    Examples
+    --------
+    >>> scores = pd.Series({"sbp": 0.00612, "binned": 0.0061204, "normal": 0.0107})
+    >>> best_models(scores, lowest=True)
+    (['sbp', 'binned'], '0.00612')
+    >>> best_models(pd.Series({"sbp": -1.52, "normal": -1.61}), lowest=False)
+    (['sbp'], '-1.52')
+    """
+    finite = values.astype(float).dropna()
+    if finite.empty:
+        return [], "–"
+    best = finite.min() if lowest else finite.max()
+    shown = format_number(best)
+    return [str(name) for name, value in finite.items() if format_number(value) == shown], shown
+
+
+def _named(names: list[str]) -> str:
+    """``**a**`` or ``a tie between **a** and **b**``."""
+    bold = [f"**{name}**" for name in names]
+    if len(bold) == 1:
+        return bold[0]
+    return "a tie between " + ", ".join(bold[:-1]) + " and " + bold[-1]
+
+
+def _modelled_tails(fits: Mapping | None) -> set[str]:
+    """The sides on which at least one fit has a tail model (a GPD, or a family such as
+    the Normal or Student-t that models the whole line in one law); ``None``: unknown."""
+    if fits is None:
+        return {"lower", "upper"}
+    sides = set()
+    for fit in fits.values():
+        own = fit._sides() if hasattr(fit, "_sides") else []
+        if own:
+            sides.update(own)
+        elif fit.family in ("normal", "student_t"):
+            sides.update(("lower", "upper"))
+    return sides
+
+
+def _verdict(table: pd.DataFrame, fits: Mapping | None = None) -> list[str]:
     lines = []
     best = str(table.index[0])
     if "elpd_loo" in table.columns:
@@ -82,18 +127,29 @@ def _verdict(table: pd.DataFrame) -> list[str]:
                 f"of the difference; stacking weight {format_number(row['weight'])}."
             )
     if "test_elpd" in table.columns:
-        by_score = table["test_elpd"].astype(float)
+        score_names, score = best_models(table["test_elpd"], lowest=False)
+        crps_names, crps = best_models(table["test_crps"], lowest=True)
         lines.append(
-            f"Best held-out log score: **{by_score.idxmax()}** ({format_number(by_score.max())}); lowest "
-            f"held-out CRPS: **{table['test_crps'].astype(float).idxmin()}**."
+            f"Best held-out log score: {_named(score_names)} ({score}); lowest held-out CRPS: "
+            f"{_named(crps_names)} ({crps})."
         )
-        tails = [c for c in ("pp_mae_lower_tail", "pp_mae_upper_tail") if c in table.columns]
-        for column in tails:
-            values = table[column].astype(float)
-            lines.append(
-                f"Best calibrated {column.removeprefix('pp_mae_').replace('_', ' ')} (PP-MAE): "
-                f"**{values.idxmin()}** ({format_number(values.min())})."
-            )
+        modelled = _modelled_tails(fits)
+        for side, levels in (("lower", "below 0.05"), ("upper", "above 0.95")):
+            column = f"pp_mae_{side}_tail"
+            if column not in table.columns:
+                continue
+            names, value = best_models(table[column], lowest=True)
+            if side in modelled:
+                lines.append(
+                    f"Best calibrated {side} tail (PP-MAE at levels {levels}): {_named(names)} ({value})."
+                )
+            else:
+                # No model has a tail there (the body ends at the data's extreme): there is no
+                # "best tail", only how well the lowest/highest quantiles of the body are placed.
+                lines.append(
+                    f"No model has {'an' if side == 'upper' else 'a'} {side} tail; PP-MAE at levels "
+                    f"{levels} (the body's extreme quantiles): lowest {_named(names)} ({value})."
+                )
     return lines
 
 
@@ -169,10 +225,21 @@ def write_comparison(
 
     Examples
     --------
-    >>> from sbp_bayes.comparison import compare  # doctest: +SKIP
-    >>> table = compare({"sbp": sbp_fit, "normal": normal_fit}, test_data=held_out)  # doctest: +SKIP
-    >>> write_comparison(table, {"sbp": sbp_fit, "normal": normal_fit}, "results/cmp")  # doctest: +SKIP
-    PosixPath('results/cmp/comparison.md')
+    Usually ``table = sbp_bayes.compare(fits, test_data=held_out)``; here a table written by
+    hand, for the bundled example fit under two names:
+
+    >>> import tempfile
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> table = pd.DataFrame(
+    ...     {"family": ["sbp", "sbp"], "test_elpd": [-2.10, -2.31], "test_crps": [0.52, 0.55],
+    ...      "pp_mae_upper_tail": [0.004, 0.009]},
+    ...     index=pd.Index(["first", "second"], name="model"))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     text = write_comparison(table, {"first": fit, "second": fit}, folder).read_text()
+    >>> print(text.split("## Verdict")[1].split("## Table")[0].strip())
+    - Best held-out log score: **first** (-2.1); lowest held-out CRPS: **first** (0.52).
+    - Best calibrated upper tail (PP-MAE at levels above 0.95): **first** (0.004).
     """
     from sbp_bayes import __version__
     from sbp_bayes.plots import plot_comparison, save_figure
@@ -198,7 +265,7 @@ def write_comparison(
         *notes,
     ]
     blocks = [f"# {title or 'Model comparison'}", "\n".join(f"- {line}" for line in header if line)]
-    blocks += ["## Verdict", "\n".join(f"- {line}" for line in _verdict(table))]
+    blocks += ["## Verdict", "\n".join(f"- {line}" for line in _verdict(table, fits))]
     blocks += ["## Table", _markdown_table(_readable(table)) + f"\n\n[CSV]({csv_path.name})"]
     meanings = [
         f"- `{column}`: {COLUMN_MEANINGS[column]}" for column in table.columns if column in COLUMN_MEANINGS

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sbp_bayes.render import _Document, _numbers, format_number
+from sbp_bayes.render import _Document, _numbers, format_number, quick_look_notice
 
 __all__ = ["tail_shape_table", "write_dynamic_report"]
 
@@ -227,7 +227,9 @@ def plot_tail_shape_path(table: pd.DataFrame, *, end_time: float, time_name: str
             return np.append(values, values[-1])  # so that the last block is drawn too
 
         colour = colours[side]
-        ax.fill_between(edges, steps("lower"), steps("upper"), step="post", color=colour, alpha=0.25, lw=0)
+        ax.fill_between(
+            edges, steps("ci_lower"), steps("ci_upper"), step="post", color=colour, alpha=0.25, lw=0
+        )
         ax.step(edges, steps("median"), where="post", color=colour, label=f"{side} tail")
     ax.axhline(0.0, color="0.5", lw=0.6)
     ax.set_xlabel(time_name)
@@ -405,7 +407,10 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
     design = fit.design
 
     # -- header
-    doc.heading(1, title)
+    quick = quick_look_notice(fit)
+    doc.heading(1, f"{title} (quick look, not final)" if quick else title)
+    if quick:
+        doc.paragraph(quick)
     if spec is not None and spec.study.description:
         doc.paragraph(spec.study.description)
     made = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
@@ -547,7 +552,7 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
         doc.paragraph(
             f"The {min(settings.unusual, len(scores))} observations with the smallest two-sided tail "
             "probability `2 min(F(y), 1 - F(y))` under their one-step-ahead predictive `F` (`pit` = `F(y)`, "
-            f"with its {ci:.0%} credible interval `lower`-`upper` over the posterior draws). Every "
+            f"with its {ci:.0%} credible interval `ci_lower`-`ci_upper` over the posterior draws). Every "
             "observation's score is in [tables/scores.csv](tables/scores.csv)."
         )
         unusual = _unusual(scores, settings.unusual)

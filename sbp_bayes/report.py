@@ -6,8 +6,9 @@ Every function takes an :class:`~sbp_bayes.SBPFit` and returns a tidy
 every posterior draw at once (:meth:`SBPFit.distribution`, a batch of draws; no Python
 loop over draws) and then summarised. The columns mean the same in every table:
 
-``median``, ``lower``, ``upper``
-    Posterior median and credible interval of the per-draw quantity. The interval holds
+``median``, ``ci_lower``, ``ci_upper``
+    Posterior median and credible interval of the per-draw quantity (named ``ci_*`` so
+    that they cannot be mistaken for the *lower* and *upper* tails). The interval holds
     ``ci_prob`` of the posterior (default 0.95); ``ci_kind="eti"`` (default) is the
     equal-tailed interval (the ``(1 - ci_prob)/2`` and ``(1 + ci_prob)/2`` quantiles of
     the draws), ``ci_kind="hdi"`` the highest-density interval of the draws
@@ -25,7 +26,7 @@ loop over draws) and then summarised. The columns mean the same in every table:
     ``"body"`` for a quantile that lies between the thresholds in most draws).
 ``ci_prob``
     The interval's probability content, repeated on each row so that a row read alone
-    says what ``lower`` and ``upper`` are.
+    says what ``ci_lower`` and ``ci_upper`` are.
 
 ``DataFrame.attrs`` records ``quantity`` (what the table holds, in words), ``units`` (of
 the data, from ``fit.data.attrs["units"]`` when known), ``ci_prob``, ``ci_kind`` and
@@ -255,7 +256,7 @@ def _summary(values: np.ndarray, ci_prob: float, ci_kind: str, *, with_mean: boo
         with np.errstate(invalid="ignore"):  # widths inf - inf when most draws are infinite
             bounds = np.asarray(array_stats.hdi(values, ci_prob, axis=-1))
         lower, upper = bounds[..., 0], bounds[..., 1]
-    out = {"median": median, "lower": lower, "upper": upper}
+    out = {"median": median, "ci_lower": lower, "ci_upper": upper}
     if with_mean:
         with np.errstate(invalid="ignore"):  # inf and -inf together have no mean (NaN)
             out["mean"] = values.mean(axis=-1)
@@ -365,7 +366,7 @@ def tail_quantiles(fit, probs=(0.001, 0.01, 0.99, 0.999), *, ci_prob=0.95, ci_ki
     pandas.DataFrame
         Index ``prob``. Columns: ``tail`` (the region the quantile falls in for most
         draws: ``"lower"`` or ``"upper"`` GPD tail, or ``"body"``), ``median``,
-        ``lower``, ``upper``, ``mean`` (of the per-draw quantiles ``Q_s(p)``),
+        ``ci_lower``, ``ci_upper``, ``mean`` (of the per-draw quantiles ``Q_s(p)``),
         ``predictive`` (the ``p``-quantile of the posterior predictive mixture, which is
         not the median of the per-draw quantiles), ``in_tail_fraction`` (fraction of
         draws in which ``p`` lies beyond the draw's threshold, i.e. the quantile comes
@@ -373,15 +374,16 @@ def tail_quantiles(fit, probs=(0.001, 0.01, 0.99, 0.999), *, ci_prob=0.95, ci_ki
 
     Examples
     --------
-    >>> import sbp_bayes
-    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
-    ...                     upper_threshold=10.0)  # doctest: +SKIP
-    >>> table = fit.tail_quantiles([0.99, 0.999])  # doctest: +SKIP
-    >>> table[["tail", "median", "lower", "upper", "predictive"]].round(1)  # doctest: +SKIP
-            tail  median  lower  upper  predictive
+    The bundled example fit (Danish fire losses, million DKK, upper tail):
+
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> table = fit.tail_quantiles([0.99, 0.999])
+    >>> table[["tail", "median", "ci_lower", "ci_upper", "predictive"]].round(1)
+            tail  median  ci_lower  ci_upper  predictive
     prob
-    0.990  upper    27.4   22.7   33.7        27.6
-    0.999  upper    93.2   63.8  170.2        97.2
+    0.990  upper    27.5      22.7      36.3        27.9
+    0.999  upper   127.2      80.2     254.0       134.6
     """
     probs = _check_probabilities(probs, "probs")
     ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
@@ -470,7 +472,7 @@ def return_levels(
     pandas.DataFrame
         Index ``return_period``. Columns ``tail``, ``exceedance_prob`` (per observation,
         ``1/(T n_y)``; with an extremal index ``1/(T n_y θ)`` at the posterior mean of
-        ``θ``), ``median``, ``lower``, ``upper``, ``mean`` (of the per-draw
+        ``θ``), ``median``, ``ci_lower``, ``ci_upper``, ``mean`` (of the per-draw
         levels), ``predictive`` (level of the posterior predictive mixture: Coles'
         predictive return level), ``extremal_index`` (only when one is given: mean of
         the ``θ`` draws used, the posterior mean for K-gaps, the bootstrap mean for the
@@ -478,15 +480,17 @@ def return_levels(
 
     Examples
     --------
-    >>> import sbp_bayes
-    >>> rain = sbp_bayes.datasets.load("rain")  # attrs: observations_per_year = 365.25
-    >>> fit = sbp_bayes.fit(rain, tails="upper", upper_threshold=30.0,
-    ...                     lower_bound=0.0)  # doctest: +SKIP
-    >>> fit.return_levels([10, 100])[["median", "lower", "upper", "predictive"]].round(1)  # doctest: +SKIP
-                   median  lower  upper  predictive
+    The Danish losses know their rate (``fit.data.attrs["observations_per_year"]``, 197
+    losses a year), so the periods are in years:
+
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> table = fit.return_levels([10, 100])
+    >>> table[["median", "ci_lower", "ci_upper", "predictive"]].round(1)
+                   median  ci_lower  ci_upper  predictive
     return_period
-    10.0             67.0   59.1   81.1        67.6
-    100.0           109.7   83.5  181.5       116.7
+    10.0            200.7     113.5     451.0       216.1
+    100.0           922.0     346.1    3409.0      1126.4
     """
     tail = _check_tail(fit, tail)
     periods = _as_vector(periods, "periods")
@@ -564,19 +568,18 @@ def value_at_risk(fit, levels=(0.95, 0.99), *, tail="upper", ci_prob=0.95, ci_ki
     -------
     pandas.DataFrame
         Index ``level``. Columns ``tail``, ``prob`` (the quantile's non-exceedance
-        probability: ``level`` or ``1 - level``), ``median``, ``lower``, ``upper``,
+        probability: ``level`` or ``1 - level``), ``median``, ``ci_lower``, ``ci_upper``,
         ``mean`` (of the per-draw VaR), ``predictive`` (VaR of the posterior predictive
         mixture, not the median of the per-draw VaRs) and ``ci_prob``.
 
     Examples
     --------
-    >>> import sbp_bayes
-    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
-    ...                     upper_threshold=10.0)  # doctest: +SKIP
-    >>> fit.value_at_risk([0.99])[["median", "lower", "upper"]].round(1)  # doctest: +SKIP
-           median  lower  upper
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> fit.value_at_risk([0.99])[["median", "ci_lower", "ci_upper"]].round(1)
+           median  ci_lower  ci_upper
     level
-    0.99     27.4   22.7   33.7
+    0.99     27.5      22.7      36.3
     """
     tail = _check_tail(fit, tail)
     levels = _check_probabilities(levels, "levels")
@@ -633,8 +636,8 @@ def exceedance_probability(
     Returns
     -------
     pandas.DataFrame
-        Index ``value`` (the levels ``x``). Columns ``tail``, ``median``, ``lower``,
-        ``upper`` (of the per-draw probabilities), ``predictive`` (the posterior mean
+        Index ``value`` (the levels ``x``). Columns ``tail``, ``median``, ``ci_lower``,
+        ``ci_upper`` (of the per-draw probabilities), ``predictive`` (the posterior mean
         of the probability, which is the probability under the posterior predictive
         distribution), ``return_period`` (``1 / (predictive x n_y)``: how many periods
         pass, on average, per exceedance; only when ``n_y`` is known),
@@ -642,15 +645,17 @@ def exceedance_probability(
 
     Examples
     --------
-    >>> import sbp_bayes
-    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("rain"), tails="upper",
-    ...                     upper_threshold=30.0, lower_bound=0.0)  # doctest: +SKIP
-    >>> table = fit.exceedance_probability([80.0, 120.0])  # doctest: +SKIP
-    >>> table[["median", "predictive", "return_period"]].round(5)  # doctest: +SKIP
+    Losses over 50 and over 150 million DKK, and how many years apart they come on
+    average (197 losses a year):
+
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> table = fit.exceedance_probability([50.0, 150.0])
+    >>> table[["median", "predictive", "return_period"]].round(5)
             median  predictive  return_period
     value
-    80.0   0.00012     0.00013       20.86307
-    120.0  0.00002     0.00002      111.59499
+    50.0   0.00410     0.00423        1.20125
+    150.0  0.00079     0.00086        5.93246
     """
     tail = _check_tail(fit, tail)
     values = _as_vector(x, "x")
@@ -717,22 +722,22 @@ def score(fit, values, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
     pandas.DataFrame
         Indexed like ``values`` (a Series' index, otherwise positions named
         ``observation``). Columns ``value``, ``pit`` (predictive percentile),
-        ``median``, ``lower``, ``upper`` (of the per-draw percentiles ``F_s(y)``),
+        ``median``, ``ci_lower``, ``ci_upper`` (of the per-draw percentiles ``F_s(y)``),
         ``tail`` (``"lower"`` if ``pit < 0.5``, else ``"upper"``),
         ``tail_probability`` (``2 min(pit, 1 - pit)``, from the predictive), its
-        per-draw interval ``tail_probability_lower``/``tail_probability_upper`` (of
+        per-draw interval ``tail_probability_ci_lower``/``tail_probability_ci_upper`` (of
         ``2 min(F_s, 1 - F_s)``) and ``ci_prob``. Upper-side probabilities come from the
         survival function, so tiny tail probabilities keep their precision.
 
     Examples
     --------
-    >>> import sbp_bayes
-    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper")  # doctest: +SKIP
-    >>> fit.score([1.5, 150.0])[["pit", "tail_probability"]].round(4)  # doctest: +SKIP
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> fit.score([1.5, 150.0])[["pit", "tail_probability"]].round(4)
                     pit  tail_probability
     observation
-    0            0.3547            0.7093
-    1            0.9992            0.0017
+    0            0.3541            0.7081
+    1            0.9991            0.0017
     """
     if isinstance(values, pd.Series):
         index = values.index
@@ -767,8 +772,8 @@ def score(fit, values, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
         **_summary(cdf, ci_prob, ci_kind, with_mean=False),
         "tail": np.where(pit < 0.5, "lower", "upper"),
         "tail_probability": np.minimum(2.0 * np.minimum(pit, survival), 1.0),
-        "tail_probability_lower": tail_interval["lower"],
-        "tail_probability_upper": tail_interval["upper"],
+        "tail_probability_ci_lower": tail_interval["ci_lower"],
+        "tail_probability_ci_upper": tail_interval["ci_upper"],
     }
     return _frame(
         columns,
@@ -823,21 +828,22 @@ def expected_shortfall(
     Returns
     -------
     pandas.DataFrame
-        Index ``level``. Columns ``tail``, ``median``, ``lower``, ``upper``, ``mean``
+        Index ``level``. Columns ``tail``, ``median``, ``ci_lower``, ``ci_upper``, ``mean``
         (of the per-draw ES; infinite if any draw is), ``predictive`` (ES of the
         posterior predictive mixture beyond its own VaR), ``infinite_fraction``,
         ``note`` and ``ci_prob``.
 
     Examples
     --------
-    >>> import sbp_bayes
-    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
-    ...                     upper_threshold=10.0)  # doctest: +SKIP
-    >>> table = fit.expected_shortfall([0.99])  # doctest: +SKIP
-    >>> table[["median", "lower", "upper", "infinite_fraction"]].round(3)  # doctest: +SKIP
-           median   lower    upper  infinite_fraction
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> table = fit.expected_shortfall([0.99])
+    >>> table[["median", "ci_lower", "ci_upper", "infinite_fraction"]].round(1)
+           median  ci_lower  ci_upper  infinite_fraction
     level
-    0.99   57.692  41.272  128.991              0.001
+    0.99     82.6      50.0     266.4                0.0
+    >>> table.loc[0.99, "note"]
+    'finite in every draw'
     """
     tail = _check_tail(fit, tail)
     levels = _check_probabilities(levels, "levels")
@@ -847,11 +853,15 @@ def expected_shortfall(
     per_draw = dist.mean_above(levels[:, None])
     infinite = np.isinf(per_draw).mean(axis=-1)
     predictive = _predictive_partial_upper_mean(dist, levels)
+    # The note gives the count of draws as well as the share, with enough digits that it
+    # reads the same as the infinite_fraction column (1 of 2000 draws is 0.05%, not "0.1%").
+    n_draws = per_draw.shape[-1]
     notes = [
-        f"ES is {'+' if sign > 0 else '-'}infinite in {share:.1%} of draws ({tail} xi >= 1)"
-        if share > 0
+        f"ES is {'+' if sign > 0 else '-'}infinite in {count} of {n_draws} draws "
+        f"({format(100.0 * count / n_draws, '.3g')}%, {tail} xi >= 1)"
+        if count > 0
         else "finite in every draw"
-        for share in infinite
+        for count in np.isinf(per_draw).sum(axis=-1)
     ]
     columns = {
         "tail": tail,
@@ -915,9 +925,8 @@ def threshold_weights(fit) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import sbp_bayes
-    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
-    ...                     draws=200, chains=2, random_seed=1, progressbar=False)
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
     >>> table = fit.threshold_weights()
     >>> table.attrs["weights"], len(table), bool(abs(table["weight"].sum() - 1) < 1e-9)
     ('cross-validation', 10, True)
@@ -1025,24 +1034,23 @@ def tail_shape_posterior(fit, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per tail of the fit, index ``tail``. Columns: ``median``, ``lower``,
-        ``upper``, ``mean`` (of ``ξ``); ``prob_xi_positive`` ``P(ξ > 0)``,
+        One row per tail of the fit, index ``tail``. Columns: ``median``, ``ci_lower``,
+        ``ci_upper``, ``mean`` (of ``ξ``); ``prob_xi_positive`` ``P(ξ > 0)``,
         ``prob_infinite_variance`` ``P(ξ >= 1/2)``, ``prob_infinite_mean`` ``P(ξ >= 1)``;
-        ``sigma_median``, ``sigma_lower``, ``sigma_upper`` (the GPD scale at each draw's
+        ``sigma_median``, ``sigma_ci_lower``, ``sigma_ci_upper`` (the GPD scale at each draw's
         threshold, in data units; with a threshold prior it mixes thresholds);
         ``threshold_median`` and ``tail_prob_median`` (posterior medians of the threshold
         and of the probability mass beyond it); ``ci_prob``.
 
     Examples
     --------
-    >>> import sbp_bayes
-    >>> fit = sbp_bayes.fit(sbp_bayes.datasets.load("danish"), tails="upper",
-    ...                     upper_threshold=10.0)  # doctest: +SKIP
-    >>> table = fit.tail_shape_posterior()  # doctest: +SKIP
-    >>> table[["median", "lower", "upper", "prob_infinite_mean"]].round(3)  # doctest: +SKIP
-           median  lower  upper  prob_infinite_mean
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> table = fit.tail_shape_posterior()
+    >>> table[["median", "ci_lower", "ci_upper", "prob_infinite_mean"]].round(3)
+           median  ci_lower  ci_upper  prob_infinite_mean
     tail
-    upper   0.482   0.28  0.759               0.001
+    upper   0.663     0.477     0.878                 0.0
     """
     ci_prob, ci_kind = _check_interval(ci_prob, ci_kind)
     _check_fit_has_draws(fit)
@@ -1061,8 +1069,8 @@ def tail_shape_posterior(fit, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
         "prob_infinite_variance": (xi >= 0.5).mean(axis=-1),
         "prob_infinite_mean": (xi >= 1).mean(axis=-1),
         "sigma_median": sigma_summary["median"],
-        "sigma_lower": sigma_summary["lower"],
-        "sigma_upper": sigma_summary["upper"],
+        "sigma_ci_lower": sigma_summary["ci_lower"],
+        "sigma_ci_upper": sigma_summary["ci_upper"],
         "threshold_median": np.median(draws("threshold"), axis=-1),
         "tail_prob_median": np.median(draws("tail_prob"), axis=-1),
     }
@@ -1070,7 +1078,7 @@ def tail_shape_posterior(fit, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
         columns,
         pd.Index(sides, name="tail"),
         fit,
-        quantity="posterior of the tail shape xi (median/lower/upper/mean) and of the GPD scale",
+        quantity="posterior of the tail shape xi (median, credible interval, mean) and of the GPD scale",
         ci_prob=ci_prob,
         ci_kind=ci_kind,
     )

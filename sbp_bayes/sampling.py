@@ -55,6 +55,7 @@ __all__ = [
     "cache_dir",
     "cache_statistics",
     "check_sampler",
+    "check_sampler_settings",
     "clear_cache",
     "compile_nutpie",
     "model_fingerprint",
@@ -170,6 +171,30 @@ def check_sampler(sampler: str) -> None:
                 f"sampler={sampler!r} needs the package {module!r}, which is not installed. "
                 f"Install it (pip install 'sbp_bayes[numpyro]' for numpyro) or use sampler='pymc'."
             ) from None
+
+
+def check_sampler_settings(draws, tune, chains) -> None:
+    """Refuse sampler settings that cannot give a posterior, before anything is compiled.
+
+    ``draws`` and ``chains`` must be positive integers, ``tune`` a non-negative one.
+
+    Examples
+    --------
+    >>> check_sampler_settings(1000, 1000, 4)
+    >>> check_sampler_settings(0, 1000, 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: draws must be a positive integer (draws kept per chain, e.g. 1000); got 0.
+    """
+    wanted = {
+        "draws": (draws, 1, "draws kept per chain, e.g. 1000"),
+        "tune": (tune, 0, "tuning steps per chain, e.g. 1000"),
+        "chains": (chains, 1, "independent chains, e.g. 4"),
+    }
+    for name, (value, smallest, meaning) in wanted.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < smallest:
+            kind = "a positive" if smallest == 1 else "a non-negative"
+            raise ValueError(f"{name} must be {kind} integer ({meaning}); got {value!r}.")
 
 
 def sample(model, sampler: str = "nutpie", *, draws, tune, chains, seed, progressbar) -> xr.DataTree:

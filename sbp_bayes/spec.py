@@ -713,8 +713,10 @@ class Spec:
         SpecError
             The file or a column named by the spec is missing.
         DataError
-            The column holds values that are not numbers (for a dynamic model: or a
-            modelled column or covariate has gaps).
+            The column holds text (``"n/a"`` included: only an empty cell is a missing
+            value) or infinities, or has empty cells while ``[model] nan_policy`` is not
+            ``"omit"`` (a dynamic model needs every step of every column). The message
+            names the first by data row and file line.
         """
         spec = self.data
         if self.is_many:
@@ -729,16 +731,8 @@ class Spec:
         else:
             _check_csv(self.source, spec.path, spec.column, spec.time_column)
             columns = [spec.column] + ([spec.time_column] if spec.time_column else [])
-            frame = pd.read_csv(spec.path, usecols=list(dict.fromkeys(columns)))
-            raw = frame[spec.column]
-            series = pd.to_numeric(raw, errors="coerce").astype(float)
-            bad = series.isna() & raw.notna()
-            if bad.any():
-                row = int(bad.to_numpy().nonzero()[0][0])
-                raise DataError(
-                    f"{spec.path}: column {spec.column!r} has {int(bad.sum())} value(s) that are not numbers "
-                    f"(first {raw.iloc[row]!r} on line {row + 2}); clean the file or choose another column."
-                )
+            frame = read_csv_text(spec.path, usecols=list(dict.fromkeys(columns)))
+            series = _numeric_column(spec.path, frame, spec.column, gaps=self.model.options.get("nan_policy"))
             if spec.time_column:
                 from sbp_bayes.dates import parse_dates
 
@@ -802,7 +796,7 @@ class Spec:
             _check_csv(self.source, spec.path, spec.column, spec.time_column)
             _check_covariates(self.source, spec.path, spec.column, spec.time_column, covariates)
             names = [spec.column, *covariates]
-            raw = pd.read_csv(
+            raw = read_csv_text(
                 spec.path, usecols=list(dict.fromkeys([*names, spec.time_column or spec.column]))
             )
             frame = pd.DataFrame({name: _numeric_column(spec.path, raw, name) for name in names})
@@ -815,7 +809,7 @@ class Spec:
                         row = int(np.flatnonzero(~increasing)[0]) + 1
                         raise DataError(
                             f"{spec.path}: time column {spec.time_column!r} must increase from row to row, "
-                            f"but line {row + 2} has {time.iloc[row]} after {time.iloc[row - 1]}; "
+                            f"but {csv_position(row)}, has {time.iloc[row]} after {time.iloc[row - 1]}; "
                             "sort the file by time (and drop repeated times)."
                         )
                 frame.index = pd.Index(time, name=spec.time_column)
@@ -846,9 +840,19 @@ class Spec:
 
     def fit(self, data: pd.Series | None = None, **options):
         """Fit the model: the family's fit function on ``data`` (default :meth:`load_data`)
-        with :meth:`fit_kwargs` updated by ``options``."""
+        with :meth:`fit_kwargs` updated by ``options``.
+
+        A :class:`~sbp_bayes.model.DataError` that suggests a change of option is raised
+        again in the words of the spec (``nan_policy = "omit"``, a ``[model]`` key), not of
+        the Python function (``nan_policy='omit'``)."""
         data = self.load_data() if data is None else data
-        return self.family.fit_function()(data, **{**self.fit_kwargs(), **options})
+        try:
+            return self.family.fit_function()(data, **{**self.fit_kwargs(), **options})
+        except DataError as error:
+            advice = spec_advice(str(error), self.family.model_keys)
+            if advice == str(error):
+                raise
+            raise DataError(advice) from None
 
     def with_sampler(self, **changes) -> Spec:
         """A copy with sampler settings replaced (checked like the spec's own)."""
@@ -1364,24 +1368,80 @@ def _check_covariates(source: str, path: Path, column: str, time_column: str | N
             )
 
 
-def _numeric_column(path: Path, frame: pd.DataFrame, name: str) -> pd.Series:
-    """A column as floats; any text or gap is a :class:`DataError` naming its first line."""
+def csv_position(row: int) -> str:
+    """Where the ``row``-th data row (counted from 0, as pandas does) is in a CSV file with
+    one header line, the one convention of every message about a CSV file.
+
+    Examples
+    --------
+    >>> csv_position(0)
+    'data row 1, line 2 of the file'
+    """
+    return f"data row {row + 1}, line {row + 2} of the file"
+
+
+def read_csv_text(path, **options) -> pd.DataFrame:
+    """``pandas.read_csv`` that reads only an *empty* cell as missing.
+
+    pandas' default turns text such as ``"n/a"``, ``"NA"``, ``"null"`` or ``"-"``-like
+    markers into NaN without a word; here every such cell stays text, so that the column
+    checks can name it and its row.
+    """
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], **options)
+
+
+def _numeric_column(path: Path, frame: pd.DataFrame, name: str, *, gaps: str | None = None) -> pd.Series:
+    """A column as floats. Text (``"n/a"`` included), infinities and, unless ``gaps`` is
+    ``"omit"``, empty cells are a :class:`DataError` naming the first of them by
+    :func:`csv_position`. ``gaps=None`` is a time-series model: it needs every step."""
     raw = frame[name]
     values = pd.to_numeric(raw, errors="coerce").astype(float)
-    text = values.isna() & raw.notna()
+    # pd.to_numeric reads the text "NaN" and "inf" as numbers: they are text in a data file.
+    text = raw.notna() & (values.isna() | np.isinf(values))
     if text.any():
         row = int(text.to_numpy().nonzero()[0][0])
+        value = raw.iloc[row]
+        shown = repr(value) if isinstance(value, str) else str(value)  # 'n/a' quoted, inf as inf
         raise DataError(
             f"{path}: column {name!r} has {int(text.sum())} value(s) that are not numbers "
-            f"(first {raw.iloc[row]!r} on line {row + 2}); clean the file or choose another column."
+            f"(first {shown} in {csv_position(row)}); clean the file (leave the cell of a missing "
+            "value empty) or choose another column."
         )
-    if raw.isna().any():
+    if raw.isna().any() and gaps != "omit":
         row = int(raw.isna().to_numpy().nonzero()[0][0])
+        count = int(raw.isna().sum())
+        if gaps is None:
+            advice = "a time-series model needs a number at every step: fill them or drop those rows."
+        else:
+            advice = 'fill them, delete those rows, or set nan_policy = "omit" in [model] to leave them out.'
         raise DataError(
-            f"{path}: column {name!r} has {int(raw.isna().sum())} empty cell(s) (first on line {row + 2}); "
-            "a time-series model needs a number at every step: fill them or drop those rows."
+            f"{path}: column {name!r} has {count} empty cell(s) (first in {csv_position(row)}); {advice}"
         )
     return values
+
+
+def spec_advice(message: str, keys) -> str:
+    """A message of the Python API retold for a spec: ``pass name='value'`` becomes
+    ``set name = "value" in [model]`` for each ``[model]`` key ``name`` in ``keys``.
+
+    Examples
+    --------
+    >>> spec_advice("Remove them, or pass nan_policy='omit' to drop them.", ["nan_policy"])
+    'Remove them, or set nan_policy = "omit" in [model] to drop them.'
+    >>> spec_advice("use fewer bins (e.g. bins=3).", ["bins"])
+    'use fewer bins (e.g. bins = 3 in [model]).'
+    """
+    names = "|".join(re.escape(name) for name in sorted(keys, key=len, reverse=True))
+    if not names:
+        return message
+    pattern = re.compile(rf"\b(?:pass |use )?({names})=(?:'([^']*)'|([^\s,;)']+))")
+
+    def toml(match) -> str:
+        verb = "set " if match.group(0).startswith(("pass ", "use ")) else ""
+        value = f'"{match.group(2)}"' if match.group(2) is not None else match.group(3)
+        return f"{verb}{match.group(1)} = {value} in [model]"
+
+    return pattern.sub(toml, message)
 
 
 # ----------------------------------------------------------------------------- writing

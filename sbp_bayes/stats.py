@@ -619,7 +619,8 @@ def sbp(
         if len(missing) not in (0, 3):
             raise InvalidParameterError(
                 f"The {side} tail needs {side}_tail_prob, {side}_xi and {side}_sigma together; "
-                f"missing {', '.join(missing)}. Leave all three out for a distribution without a {side} tail."
+                f"missing {', '.join(missing)}. Leave all three out for a distribution without "
+                f"{'an' if side == 'upper' else 'a'} {side} tail."
             )
         tails[side] = not missing
     validate_parameters(

@@ -304,12 +304,14 @@ def test_bad_dynamic_spec_gives_one_line_and_status_2(tmp_path, capsys, old, new
     "change, expected",
     [
         (lambda frame: frame.assign(temperature=frame["temperature"].where(frame.index != 10)),
-         "column 'temperature' has 1 empty cell(s) (first on line 12)"),
+         "column 'temperature' has 1 empty cell(s) (first in data row 11, line 12 of the file)"),
         (lambda frame: frame.assign(t=frame["t"].where(frame.index != 20, 5)),
-         "time column 't' must increase from row to row, but line 22 has 5 after 19"),
+         "time column 't' must increase from row to row, "
+         "but data row 21, line 22 of the file, has 5 after 19"),
         (lambda frame: frame.astype({"temperature": object}).assign(
             temperature=lambda f: f["temperature"].where(f.index != 3, "warm")),
-         "column 'temperature' has 1 value(s) that are not numbers (first 'warm' on line 5)"),
+         "column 'temperature' has 1 value(s) that are not numbers "
+         "(first 'warm' in data row 4, line 5 of the file)"),
     ],
     ids=["gap in a covariate", "time not increasing", "text in a covariate"],
 )  # fmt: skip

@@ -283,7 +283,7 @@ def test_held_out_crps_is_the_exact_crps_within_monte_carlo_error(comparison, fi
 
 @pytest.mark.slow
 def test_sbp_beats_normal_and_binned_on_the_spiky_noise():
-    """Issue 5: on 5000 points of the paper's asymmetric spiky noise (REFERENCE.md §5,
+    """Issue 5: on 5000 points of the paper's asymmetric spiky noise (docs/published_checks.md,
     i.i.d.) the SBP beats Normal and binned-only on PSIS-LOO by more than 4 standard
     errors of the difference, and its tail PP-MAE on 2000 held-out points is the lowest
     of the three. Default settings of each family (the binned one: 50 bins), 4 chains x

@@ -99,7 +99,7 @@ def test_design_and_innovations(ar_fit):
     assert abs(np.median(inner.data)) < 0.2 and 0.5 < np.subtract(*np.quantile(inner.data, [0.75, 0.25])) < 2
     # Constant tail shapes: one block, the innovations' own posterior of ξ.
     path = ar_fit.tail_shape_path("upper", ci_prob=0.8)
-    assert list(path.columns) == ["start", "median", "lower", "upper"]
+    assert list(path.columns) == ["start", "median", "ci_lower", "ci_upper"]
     assert path.index.name == "block" and len(path) == 1 and path.start.iloc[0] == 0
     xi = inner.idata["posterior"]["upper_xi"].values.ravel()
     np.testing.assert_allclose(path.iloc[0, 1:], np.quantile(xi, [0.5, 0.1, 0.9]))
@@ -141,7 +141,15 @@ def test_score_matches_the_true_conditional_distribution(ar_fit, series):
     the two-sided ``2 min(pit, 1 - pit)``."""
     train, test = series
     table = ar_fit.score(test, ci_prob=0.9)
-    assert list(table.columns) == ["value", "pit", "median", "lower", "upper", "tail", "tail_probability"]
+    assert list(table.columns) == [
+        "value",
+        "pit",
+        "median",
+        "ci_lower",
+        "ci_upper",
+        "tail",
+        "tail_probability",
+    ]
     assert table.attrs["ci_prob"] == 0.9
     pd.testing.assert_index_equal(table.index, test.index)
     previous = np.concatenate([[train.iloc[-1]], test.to_numpy()[:-1]])
@@ -150,7 +158,7 @@ def test_score_matches_the_true_conditional_distribution(ar_fit, series):
     # percent, so the predictive percentiles are too.
     assert np.mean(np.abs(table.pit - truth)) < 0.03
     assert np.max(np.abs(table.pit - truth)) < 0.08
-    assert (table.lower <= table.pit + 1e-12).all() and (table.pit <= table.upper + 1e-12).all()
+    assert (table.ci_lower <= table.pit + 1e-12).all() and (table.pit <= table.ci_upper + 1e-12).all()
     expected_tail = np.minimum(2 * np.minimum(table.pit, 1 - table.pit), 1.0)
     np.testing.assert_allclose(table.tail_probability, expected_tail, atol=1e-9)
     assert (table["tail"] == np.where(table.pit < 0.5, "lower", "upper")).all()
@@ -248,7 +256,7 @@ def test_changing_upper_tail_shape_is_covered():
     print(report)
     path = fit.tail_shape_path("upper", ci_prob=0.9)
     assert len(path) == truth.size
-    covered = (path.lower <= truth) & (truth <= path.upper)
+    covered = (path.ci_lower <= truth) & (truth <= path.ci_upper)
     print(path.assign(truth=truth, covered=covered).to_string())
     print(f"coverage of the 90% intervals: {covered.mean():.0%} of {truth.size} blocks")
     assert covered.mean() >= 0.8

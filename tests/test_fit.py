@@ -30,7 +30,7 @@ from tests.fit_fixtures import SMALL as FIXTURE_RUN
 # danish_fixed_fit is reused (the compile cache is keyed by model structure).
 SMALL = {"tails": "upper", "bins": 10, "draws": 200, "tune": 200, "chains": 2, "progressbar": False}
 
-# REFERENCE.md §4: GPD maximum likelihood at a fixed threshold.
+# docs/published_checks.md: GPD maximum likelihood at a fixed threshold.
 PUBLISHED = {
     "danish": {"threshold": 10.0, "exceedances": 109, "xi": 0.497, "sigma": 6.98, "xi_se": 0.136},
     "rain": {"threshold": 30.0, "exceedances": 152, "xi": 0.184, "sigma": 7.44, "xi_se": 0.101},
@@ -89,7 +89,7 @@ def test_fixed_threshold_fit_reproduces_the_published_fit(request, name):
         draws = _flat(fit, f"upper_{parameter}")
         # Within one posterior sd of the MLE (the weak priors barely move it).
         assert abs(np.median(draws) - reference[parameter]) < draws.std(), (parameter, np.median(draws))
-    # The posterior sd is close to the MLE's standard error (REFERENCE.md §4).
+    # The posterior sd is close to the MLE's standard error (docs/published_checks.md).
     assert 0.7 * reference["xi_se"] < _flat(fit, "upper_xi").std() < 1.4 * reference["xi_se"]
 
 
@@ -443,7 +443,8 @@ def test_bad_data_are_refused_before_sampling():
     frame = pd.DataFrame({"a": np.arange(100.0), "b": np.arange(100.0)})
     with pytest.raises(DataError, match="DataFrame with 2 columns"):
         sbp_bayes.fit(frame)
-    with pytest.raises(DataError, match=r"1 NaN value\(s\) \(first at index 3\).*nan_policy='omit'"):
+    nan_at_3 = r"1 NaN value\(s\) \(first at position\(s\) 3, counting from 0\).*nan_policy='omit'"
+    with pytest.raises(DataError, match=nan_at_3):
         sbp_bayes.fit(np.concatenate([[1.0, 2.0, 3.0, np.nan], np.arange(100.0)]))
     with pytest.raises(DataError, match="The data are empty"):
         sbp_bayes.fit([])

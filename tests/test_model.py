@@ -568,9 +568,10 @@ def test_prior_overrides_reach_the_model(t_sample):
 
 def test_nan_is_counted_and_located():
     series = pd.Series([1.0, np.nan, 2.0, 3.0, np.nan, 4.0], index=list("abcdef"))
-    with pytest.raises(DataError, match=r"2 NaN value\(s\) \(first at index b, e\).*nan_policy='omit'"):
+    labelled = r"2 NaN value\(s\) \(first at index label\(s\) b, e\).*nan_policy='omit'"
+    with pytest.raises(DataError, match=labelled):
         prepare_data(series)
-    with pytest.raises(DataError, match=r"1 NaN value\(s\) \(first at index 2\)"):
+    with pytest.raises(DataError, match=r"1 NaN value\(s\) \(first at position\(s\) 2, counting from 0\)"):
         prepare_data(np.array([1.0, 2.0, np.nan, 3.0]))
     values, index = prepare_data(series, nan_policy="omit")
     assert_allclose(values, [1.0, 2.0, 3.0, 4.0])
@@ -580,7 +581,8 @@ def test_nan_is_counted_and_located():
 def test_infinite_values_are_refused_even_with_omit():
     data = np.array([1.0, np.inf, 2.0, -np.inf, 3.0])
     for policy in ("raise", "omit"):
-        with pytest.raises(DataError, match=r"2 infinite value\(s\) \(first at index 1, 3\)\. Remove them"):
+        expected = r"2 infinite value\(s\) \(first at position\(s\) 1, 3, counting from 0\)\. Remove them"
+        with pytest.raises(DataError, match=expected):
             prepare_data(data, nan_policy=policy)
 
 
@@ -646,7 +648,7 @@ def test_fixed_threshold_outside_the_data():
 def test_too_few_points_for_a_threshold_prior_and_crossing_thresholds():
     x = np.random.default_rng(2).normal(size=50)
     with pytest.raises(
-        DataError, match=r"50 observations are too few for a upper tail .* Fix the upper threshold"
+        DataError, match=r"50 observations are too few for an upper tail .* Fix the upper threshold"
     ):
         make_design(x, tails="upper")
     y = np.arange(1.0, 101.0)

@@ -141,11 +141,11 @@ def test_series_table(small_fit, small_data):
         "n",
         "exceedances",
         "xi_median",
-        "xi_lower",
-        "xi_upper",
+        "xi_ci_lower",
+        "xi_ci_upper",
         "sigma_median",
-        "sigma_lower",
-        "sigma_upper",
+        "sigma_ci_lower",
+        "sigma_ci_upper",
         "tail_prob_median",
     ]
     assert table.index.name == "series" and list(table.index) == ["s00", "s01", "s02", "s03"]
@@ -154,13 +154,13 @@ def test_series_table(small_fit, small_data):
         assert row.n == values.size == 200
         # The threshold leaves tail_share = 10% of the series beyond it.
         assert row.exceedances == (values > row.threshold).sum() == 20
-        assert row.xi_lower < row.xi_median < row.xi_upper
-        assert 0 < row.sigma_lower < row.sigma_median < row.sigma_upper
+        assert row.xi_ci_lower < row.xi_median < row.xi_ci_upper
+        assert 0 < row.sigma_ci_lower < row.sigma_median < row.sigma_ci_upper
         # Beta(1 + 20, 20 + 180) posterior of the tail mass: median ~ 0.095.
         assert row.tail_prob_median == pytest.approx(21 / 221, abs=0.01)
     # A wider interval contains the narrower one.
     wide = small_fit.series_table(ci_prob=0.95)
-    assert (wide.xi_lower <= table.xi_lower).all() and (wide.xi_upper >= table.xi_upper).all()
+    assert (wide.xi_ci_lower <= table.xi_ci_lower).all() and (wide.xi_ci_upper >= table.xi_ci_upper).all()
 
 
 def test_distribution_of_a_series_is_its_fitted_sbp(small_fit, small_data):

@@ -1,11 +1,13 @@
 """Tail answers of sbp_bayes.report on the session fits (tests/fit_fixtures.py).
 
-Published numbers (REFERENCE.md §4), independent recomputation of every per-draw
+Published numbers (docs/published_checks.md), independent recomputation of every per-draw
 quantity with scipy (GPD formulas, numerical integration) and the structure of the
 returned tables.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -57,8 +59,8 @@ def _eti(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _assert_summary_matches(frame: pd.DataFrame, per_draw: np.ndarray, rtol: float = 1e-9) -> None:
     median, lower, upper = _eti(per_draw)
     np.testing.assert_allclose(frame["median"], median, rtol=rtol)
-    np.testing.assert_allclose(frame["lower"], lower, rtol=rtol)
-    np.testing.assert_allclose(frame["upper"], upper, rtol=rtol)
+    np.testing.assert_allclose(frame["ci_lower"], lower, rtol=rtol)
+    np.testing.assert_allclose(frame["ci_upper"], upper, rtol=rtol)
 
 
 # ----------------------------------------------------------------------------- acceptance (issue 4)
@@ -69,7 +71,7 @@ def test_rain_100_year_return_level_matches_coles(rain_fixed_fit):
     table = report.return_levels(rain_fixed_fit, [100], observations_per_period=365.25)
     row = table.loc[100.0]
     assert row["median"] == pytest.approx(106.3, rel=0.10)
-    assert 60 <= row["lower"] < row["median"] < row["upper"] <= 400
+    assert 60 <= row["ci_lower"] < row["median"] < row["ci_upper"] <= 400
 
 
 def test_rain_return_period_defaults_to_observations_per_year(rain_fixed_fit):
@@ -86,8 +88,8 @@ def test_danish_var_and_es_match_mcneil_frey_embrechts(danish_fixed_fit):
     es = report.expected_shortfall(danish_fixed_fit, [0.99])
     assert var.loc[0.99, "median"] == pytest.approx(27.3, rel=0.10)
     assert es.loc[0.99, "median"] == pytest.approx(58.2, rel=0.10)
-    assert var.loc[0.99, "lower"] < 27.3 < var.loc[0.99, "upper"]
-    assert es.loc[0.99, "lower"] < 58.2 < es.loc[0.99, "upper"]
+    assert var.loc[0.99, "ci_lower"] < 27.3 < var.loc[0.99, "ci_upper"]
+    assert es.loc[0.99, "ci_lower"] < 58.2 < es.loc[0.99, "ci_upper"]
 
 
 def test_danish_tail_shape_near_published_mle(danish_fixed_fit):
@@ -225,7 +227,7 @@ def test_return_level_is_the_tail_quantile_at_one_minus_one_over_t_n(danish_fixe
     n_per_year = 197.0
     levels = report.return_levels(danish_fixed_fit, periods, n_per_year)
     quantiles = report.tail_quantiles(danish_fixed_fit, 1 - 1 / (periods * n_per_year))
-    for column in ("median", "lower", "upper", "mean"):
+    for column in ("median", "ci_lower", "ci_upper", "mean"):
         np.testing.assert_allclose(levels[column], quantiles[column], rtol=1e-9)
     np.testing.assert_allclose(levels["predictive"], quantiles["predictive"], rtol=1e-8)
     np.testing.assert_allclose(levels["exceedance_prob"], 1 / (periods * n_per_year))
@@ -234,7 +236,7 @@ def test_return_level_is_the_tail_quantile_at_one_minus_one_over_t_n(danish_fixe
 def test_lower_return_level_is_undercut_once_per_period(student_t_fit):
     levels = report.return_levels(student_t_fit, [5.0], observations_per_period=100, tail="lower")
     quantiles = report.tail_quantiles(student_t_fit, [1 / 500])
-    for column in ("median", "lower", "upper", "predictive"):
+    for column in ("median", "ci_lower", "ci_upper", "predictive"):
         np.testing.assert_allclose(levels[column], quantiles[column], rtol=1e-8)
 
 
@@ -248,7 +250,7 @@ def test_score_inverts_the_quantile_function_of_one_draw(student_t_fit):
     np.testing.assert_allclose(table["pit"], probs, rtol=1e-7)
     # One draw: the interval collapses onto the value.
     np.testing.assert_allclose(table["median"], table["pit"])
-    np.testing.assert_allclose(table["lower"], table["upper"])
+    np.testing.assert_allclose(table["ci_lower"], table["ci_upper"])
     expected_tail = 2 * np.minimum(probs, 1 - probs)
     np.testing.assert_allclose(table["tail_probability"], expected_tail, rtol=1e-6)
     assert table["tail"].tolist() == ["lower"] * 3 + ["upper"] * 4
@@ -281,7 +283,7 @@ def test_score_keeps_series_index_and_far_values_are_unusual(student_t_fit):
     for name in ("low", "high"):
         assert 0 < table.loc[name, "tail_probability"] < 1e-3
         row = table.loc[name]
-        assert row["tail_probability_lower"] <= row["tail_probability"] <= row["tail_probability_upper"]
+        assert row["tail_probability_ci_lower"] <= row["tail_probability"] <= row["tail_probability_ci_upper"]
     # Far in the upper tail the survival side keeps precision: 1 - pit is not rounded to 0.
     # (1e9: far enough that even the heaviest posterior draws of ξ give survival < 1e-12.)
     far = report.score(student_t_fit, [1e9])
@@ -293,10 +295,10 @@ def test_hdi_is_no_wider_than_eti_and_holds_its_mass(rain_fixed_fit):
     eti = report.return_levels(fit, [100], ci_kind="eti")
     hdi = report.return_levels(fit, [100], ci_kind="hdi")
     assert hdi.attrs["ci_kind"] == "hdi"
-    width = hdi["upper"] - hdi["lower"]
-    assert (width <= eti["upper"] - eti["lower"]).all()
+    width = hdi["ci_upper"] - hdi["ci_lower"]
+    assert (width <= eti["ci_upper"] - eti["ci_lower"]).all()
     per_draw = fit.distribution().isf(1 / (100 * 365.25))
-    inside = (per_draw >= hdi["lower"].iloc[0]) & (per_draw <= hdi["upper"].iloc[0])
+    inside = (per_draw >= hdi["ci_lower"].iloc[0]) & (per_draw <= hdi["ci_upper"].iloc[0])
     assert inside.mean() >= CI - 1 / per_draw.size
     pd.testing.assert_series_equal(eti["median"], hdi["median"])
 
@@ -304,12 +306,17 @@ def test_hdi_is_no_wider_than_eti_and_holds_its_mass(rain_fixed_fit):
 def test_ci_prob_sets_the_interval(danish_fixed_fit):
     narrow = report.value_at_risk(danish_fixed_fit, [0.99], ci_prob=0.5)
     per_draw = _scipy_upper_quantiles(danish_fixed_fit, [0.99])
-    np.testing.assert_allclose(narrow["lower"], np.quantile(per_draw, 0.25, axis=-1), rtol=1e-9)
-    np.testing.assert_allclose(narrow["upper"], np.quantile(per_draw, 0.75, axis=-1), rtol=1e-9)
+    np.testing.assert_allclose(narrow["ci_lower"], np.quantile(per_draw, 0.25, axis=-1), rtol=1e-9)
+    np.testing.assert_allclose(narrow["ci_upper"], np.quantile(per_draw, 0.75, axis=-1), rtol=1e-9)
     assert (narrow["ci_prob"] == 0.5).all()
 
 
 # ----------------------------------------------------------------------------- infinite ES
+
+
+def _note_percentage(note: str) -> float:
+    """The percentage an expected-shortfall note states, e.g. 0.05 from '(0.05%, ...'."""
+    return float(re.search(r"\(([0-9.e+-]+)%", note).group(1))
 
 
 @pytest.mark.parametrize("infinite_share", [0.3, 0.6])
@@ -323,15 +330,16 @@ def test_expected_shortfall_keeps_infinite_draws(danish_fixed_fit, infinite_shar
     table = report.expected_shortfall(changed, [0.99])
     row = table.loc[0.99]
     assert row["infinite_fraction"] == pytest.approx(heavy.mean())
-    assert row["upper"] == np.inf
+    assert row["ci_upper"] == np.inf
     assert row["mean"] == np.inf and row["predictive"] == np.inf
-    assert f"{heavy.mean():.1%}" in row["note"] and "xi >= 1" in row["note"]
+    assert f"in {heavy.sum()} of {heavy.size} draws" in row["note"] and "xi >= 1" in row["note"]
+    assert _note_percentage(row["note"]) == pytest.approx(100 * row["infinite_fraction"], rel=1e-3)
     if infinite_share > 0.5:
         assert row["median"] == np.inf
     else:
         finite = changed.distribution().mean_above(0.99)
         assert row["median"] == pytest.approx(np.quantile(np.where(np.isinf(finite), 1e300, finite), 0.5))
-        assert np.isfinite(row["lower"])
+        assert np.isfinite(row["ci_lower"])
 
 
 def test_expected_shortfall_of_finite_draws_says_so(student_t_fit):
@@ -389,7 +397,7 @@ def test_threshold_posterior_sums_to_one_and_matches_draw_frequencies(danish_def
 
 @pytest.mark.parametrize(
     ("fixture", "threshold", "exceedances"),
-    [("danish_fixed_fit", 10.0, 109), ("rain_fixed_fit", 30.0, 152)],  # REFERENCE.md §4
+    [("danish_fixed_fit", 10.0, 109), ("rain_fixed_fit", 30.0, 152)],  # docs/published_checks.md
 )
 def test_fixed_threshold_has_one_candidate_with_posterior_one(fixture, threshold, exceedances, request):
     table = report.threshold_posterior(request.getfixturevalue(fixture))
@@ -427,7 +435,7 @@ def test_tail_shape_posterior_per_tail(student_t_fit):
         threshold = row["threshold_median"] * (1 if side == "upper" else -1)
         excess = oriented[oriented > threshold] - threshold
         mle_xi = stats.genpareto.fit(excess, floc=0)[0]
-        assert row["lower"] < mle_xi < row["upper"]
+        assert row["ci_lower"] < mle_xi < row["ci_upper"]
         assert row["prob_infinite_mean"] <= row["prob_infinite_variance"] <= row["prob_xi_positive"]
 
 
@@ -493,42 +501,52 @@ STRUCTURE = {
     "tail_quantiles": (
         lambda fit: report.tail_quantiles(fit),
         "prob",
-        ["tail", "median", "lower", "upper", "mean", "predictive", "in_tail_fraction", "ci_prob"],
+        ["tail", "median", "ci_lower", "ci_upper", "mean", "predictive", "in_tail_fraction", "ci_prob"],
     ),
     "return_levels": (
         lambda fit: report.return_levels(fit),
         "return_period",
-        ["tail", "exceedance_prob", "median", "lower", "upper", "mean", "predictive", "ci_prob"],
+        ["tail", "exceedance_prob", "median", "ci_lower", "ci_upper", "mean", "predictive", "ci_prob"],
     ),
     "exceedance_probability": (
         lambda fit: report.exceedance_probability(fit, [20.0, 50.0]),
         "value",
-        ["tail", "median", "lower", "upper", "predictive", "return_period", "ci_prob"],
+        ["tail", "median", "ci_lower", "ci_upper", "predictive", "return_period", "ci_prob"],
     ),
     "value_at_risk": (
         lambda fit: report.value_at_risk(fit),
         "level",
-        ["tail", "prob", "median", "lower", "upper", "mean", "predictive", "ci_prob"],
+        ["tail", "prob", "median", "ci_lower", "ci_upper", "mean", "predictive", "ci_prob"],
     ),
     "expected_shortfall": (
         lambda fit: report.expected_shortfall(fit),
         "level",
-        ["tail", "median", "lower", "upper", "mean", "predictive", "infinite_fraction", "note", "ci_prob"],
+        [
+            "tail",
+            "median",
+            "ci_lower",
+            "ci_upper",
+            "mean",
+            "predictive",
+            "infinite_fraction",
+            "note",
+            "ci_prob",
+        ],
     ),
     "tail_shape_posterior": (
         lambda fit: report.tail_shape_posterior(fit),
         "tail",
         [
             "median",
-            "lower",
-            "upper",
+            "ci_lower",
+            "ci_upper",
             "mean",
             "prob_xi_positive",
             "prob_infinite_variance",
             "prob_infinite_mean",
             "sigma_median",
-            "sigma_lower",
-            "sigma_upper",
+            "sigma_ci_lower",
+            "sigma_ci_upper",
             "threshold_median",
             "tail_prob_median",
             "ci_prob",
@@ -541,12 +559,12 @@ STRUCTURE = {
             "value",
             "pit",
             "median",
-            "lower",
-            "upper",
+            "ci_lower",
+            "ci_upper",
             "tail",
             "tail_probability",
-            "tail_probability_lower",
-            "tail_probability_upper",
+            "tail_probability_ci_lower",
+            "tail_probability_ci_upper",
             "ci_prob",
         ],
     ),
@@ -569,7 +587,7 @@ def test_table_structure(danish_fixed_fit, name):
     assert table.attrs["n_draws"] == danish_fixed_fit.n_draws
     numeric = table[[c for c in columns if c not in TEXT_COLUMNS]]
     assert not numeric.isna().any().any()
-    assert (table["lower"] <= table["median"]).all() and (table["median"] <= table["upper"]).all()
+    assert (table["ci_lower"] <= table["median"]).all() and (table["median"] <= table["ci_upper"]).all()
 
 
 def test_threshold_posterior_structure(danish_default_fit):

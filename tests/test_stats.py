@@ -1,6 +1,6 @@
 """The numpy counterpart ``sbp_bayes.stats.sbp`` against independent references.
 
-* an implementation of the canonical definition (REFERENCE.md §2) written here from
+* an implementation of the canonical definition (docs/maths.md) written here from
   ``scipy.stats.genpareto`` for the tails and a plain histogram for the body;
 * ``scipy.integrate.quad`` for normalisation, the body CDF, moments and expected
   shortfall (integrated piecewise: tails apart from the thresholds, body with

@@ -8,16 +8,25 @@ Examples
 (2167, 'loss', 'million DKK')
 >>> int((losses > 10).sum())
 109
+
+A small saved fit of the Danish losses, for examples that need a posterior:
+
+>>> fit = datasets.load_example_fit()
+>>> fit.n_draws, fit.tails
+(1000, 'upper')
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.resources import files
+from importlib.resources import as_file, files
 
 import pandas as pd
 
-__all__ = ["DatasetInfo", "available", "info", "load"]
+__all__ = ["DatasetInfo", "available", "info", "load", "load_example_fit"]
+
+#: The bundled example fit (see :func:`load_example_fit`).
+EXAMPLE_FIT_FILE = "danish_fit.nc"
 
 
 @dataclass(frozen=True)
@@ -85,3 +94,36 @@ def load(name: str) -> pd.Series:
         dataset=name,
     )
     return series
+
+
+def load_example_fit():
+    """A small saved fit of the Danish fire losses, for examples and quick experiments.
+
+    The bundled file ``danish_fit.nc`` is ``sbp_bayes.fit(load("danish"), tails="upper")``
+    with the default prior over 10 candidate upper thresholds, sampled with nutpie as
+    4 chains x 250 draws after 1000 tuning steps (random seed 2021), without the pointwise
+    log-likelihood. Its provenance and the command that remakes it
+    (``python -m sbp_bayes.datasets.make_example_fit``) are in ``PROVENANCE.md``.
+
+    It is deliberately short, to keep the file small (about 0.7 MB): some effective
+    sample sizes fall a little below the 400 that :meth:`~sbp_bayes.SBPFit.check` asks
+    for. Use it to try the report and plot functions, not for conclusions about the data;
+    the published-number checks use longer chains.
+
+    Returns
+    -------
+    SBPFit
+        The fit, loaded with :func:`sbp_bayes.load`; ``fit.data`` is the Danish series
+        with its units and 197 observations a year.
+
+    Examples
+    --------
+    >>> from sbp_bayes import datasets
+    >>> fit = datasets.load_example_fit()
+    >>> fit.data.attrs["units"], fit.config["random_seed"]
+    ('million DKK', 2021)
+    """
+    from sbp_bayes.fit import load as load_fit
+
+    with as_file(files(__name__).joinpath(EXAMPLE_FIT_FILE)) as path:
+        return load_fit(path)

@@ -1,10 +1,10 @@
 """Synthetic data with a known generating process.
 
 :func:`spiky_noise` is the asymmetric spiky noise of the paper's calibration study
-(Ehrlich, Callot & Aubet 2021; shared/REFERENCE.md §5), used by the model comparison
-study (issue 5) as i.i.d. data: a smooth, slightly asymmetric body with heavy spikes
-that are heavier upwards than downwards, which a Normal or a histogram alone cannot
-describe in its tails.
+(Ehrlich, Callot & Aubet 2021; the protocol is restated in docs/published_checks.md),
+used by the model comparison study (issue 5) as i.i.d. data: a smooth, slightly
+asymmetric body with heavy spikes that are heavier upwards than downwards, which a
+Normal or a histogram alone cannot describe in its tails.
 
 :func:`paper_series` is the same process at explicit time indices, as a time series
 (a pandas Series indexed by ``t``): the paper's forecasting benchmark (issue 6,
@@ -50,7 +50,7 @@ def _spiky_values(t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def spiky_noise(n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
-    """``n`` points of the paper's asymmetric spiky noise (REFERENCE.md §5).
+    """``n`` points of the paper's asymmetric spiky noise (Ehrlich, Callot & Aubet 2021).
 
     For ``t = 0, ..., n - 1``::
 
@@ -92,7 +92,7 @@ def spiky_noise(n: int, rng: np.random.Generator | int | None = None) -> np.ndar
 
 
 def paper_series(t, rng: np.random.Generator | int | None = None) -> pd.Series:
-    """The paper's synthetic series (REFERENCE.md §5) at the time indices ``t``.
+    """The paper's synthetic series (Ehrlich, Callot & Aubet 2021) at the time indices ``t``.
 
     ``x_t = sin(2 pi t / 100) + min(0, 0.25 T_t) + max(0, 0.25 T'_t) + 5`` with fresh
     Student-t(10) draws, then ``floor(0.15 n)`` of the ``n`` points get a spike, exactly

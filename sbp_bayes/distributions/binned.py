@@ -1,6 +1,6 @@
 """Binned (histogram) body maths in plain PyTensor.
 
-Parameters follow the canonical definition (shared/REFERENCE.md §2): ``edges`` has
+Parameters follow the canonical definition (docs/maths.md): ``edges`` has
 shape ``(..., K + 1)`` and is strictly increasing, ``probs`` has shape ``(..., K)``
 with non-negative entries summing to one. Bin ``k`` (0-based) is the half-open
 interval ``[e_k, e_{k+1})`` (the last bin is closed); its density is

@@ -1,6 +1,6 @@
 """The splice: binned body between two thresholds, GPD tails beyond them.
 
-Plain PyTensor functions of the canonical parameters (shared/REFERENCE.md §2):
+Plain PyTensor functions of the canonical parameters (docs/maths.md):
 
 * thresholds ``u_L = Q_B(a_L)`` and ``u_U = Q_B(1 - a_U)``;
 * density ``a_L g_L(u_L - x)`` below ``u_L``, ``f_B(x)`` on ``[u_L, u_U]``,

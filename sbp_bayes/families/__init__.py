@@ -5,21 +5,21 @@ batched numpy predictive distribution, so reports, plots, LOO and calibration wo
 for all of them. The SBP with the threshold prior (``"sbp"``, the default) lives in
 :mod:`sbp_bayes.model`; the others, the models people would pick instead, are here:
 
-================  ===========================================================  ==========
-family            model                                                        inference
-================  ===========================================================  ==========
-``sbp``           binned body + GPD tails, prior over thresholds (default)     NUTS
-``sbp`` fixed     the same with ``lower_threshold``/``upper_threshold`` fixed   NUTS
-``sbp_continuous``  fixed thresholds, GPD scale set so the density is            NUTS
-                  continuous at the splice (evmix's "con" models)
-``binned``        the histogram body alone, no tails                            exact
-``normal``        Normal(mu, sigma)                                            NUTS
-``student_t``     Student-t(nu, mu, sigma)                                     NUTS
-``gpd_normal_gpd``  Normal bulk, GPD tails at fixed thresholds (evmix ``gng``)  NUTS
-``pot_gpd``       peaks over a fixed threshold: GPD of the excesses (the         NUTS
-                  pyextremes workflow); its log-likelihood covers the
-                  exceedances only
-================  ===========================================================  ==========
+====================  ==============================================================  =========
+family                model                                                           inference
+====================  ==============================================================  =========
+``sbp``               binned body + GPD tails, prior over thresholds (default)        NUTS
+``sbp`` fixed         the same with ``lower_threshold``/``upper_threshold`` fixed     NUTS
+``sbp_continuous``    fixed thresholds, GPD scale set so the density is continuous    NUTS
+                      at the splice (evmix's "con" models)
+``binned``            the histogram body alone, no tails                              exact
+``normal``            Normal(mu, sigma)                                               NUTS
+``student_t``         Student-t(nu, mu, sigma)                                        NUTS
+``gpd_normal_gpd``    Normal bulk, GPD tails at fixed thresholds (evmix ``gng``)      NUTS
+``pot_gpd``           peaks over a fixed threshold: GPD of the excesses (the          NUTS
+                      pyextremes workflow); its log-likelihood covers the
+                      exceedances only
+====================  ==============================================================  =========
 
 pymc-extras' ``ExtGenPareto`` (Naveau et al. 2016) would be a fair further baseline,
 but pymc-extras 0.15 pins ``pymc < 6.4``; it is left out rather than pinning PyMC back.

@@ -113,7 +113,7 @@ def test_zero_survival_gives_endpoint(gpd_impl, xi, sigma, expected_endpoint):
 
 
 class TestNearZeroShape:
-    """REFERENCE.md §3: the published code's ``1/(xi + 1e-6)`` is wrong near ``xi = 0``."""
+    """The authors' published (gluonts) code's ``1/(xi + 1e-6)`` is wrong near ``xi = 0``."""
 
     def test_xi_1e6_logpdf_at_one(self, gpd_impl):
         logpdf, logsf, _ = gpd_impl([1.0], [], 1e-6, 1.0)
