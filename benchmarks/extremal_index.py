@@ -138,21 +138,21 @@ def return_levels(thetas, years: int, series: int, seed: int, draws: int, period
                         "true_level": truth,
                         "theta_estimate": estimate.theta,
                         "median": clustered.loc[period, "median"],
-                        "lower": clustered.loc[period, "lower"],
-                        "upper": clustered.loc[period, "upper"],
-                        "covered": clustered.loc[period, "lower"] <= truth <= clustered.loc[period, "upper"],
+                        "lower": clustered.loc[period, "ci_lower"],
+                        "upper": clustered.loc[period, "ci_upper"],
+                        "covered": clustered.loc[period, "ci_lower"] <= truth <= clustered.loc[period, "ci_upper"],
                         "independent_median": independent.loc[period, "median"],
-                        "independent_lower": independent.loc[period, "lower"],
-                        "independent_upper": independent.loc[period, "upper"],
-                        "independent_covered": independent.loc[period, "lower"]
+                        "independent_lower": independent.loc[period, "ci_lower"],
+                        "independent_upper": independent.loc[period, "ci_upper"],
+                        "independent_covered": independent.loc[period, "ci_lower"]
                         <= truth
-                        <= independent.loc[period, "upper"],
+                        <= independent.loc[period, "ci_upper"],
                         "declustered_median": declustered.loc[period, "median"],
-                        "declustered_lower": declustered.loc[period, "lower"],
-                        "declustered_upper": declustered.loc[period, "upper"],
-                        "declustered_covered": declustered.loc[period, "lower"]
+                        "declustered_lower": declustered.loc[period, "ci_lower"],
+                        "declustered_upper": declustered.loc[period, "ci_upper"],
+                        "declustered_covered": declustered.loc[period, "ci_lower"]
                         <= truth
-                        <= declustered.loc[period, "upper"],
+                        <= declustered.loc[period, "ci_upper"],
                         "observations_per_year": fit.data.attrs["observations_per_year"],
                         "fit_seconds": seconds,
                         "check_passed": fit.check(warn=False).passed,

@@ -134,14 +134,14 @@ class ExtremalIndex:
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """One row, index ``method``: ``theta``, ``lower``, ``upper``, ``ci_prob``,
+        """One row, index ``method``: ``theta``, ``ci_lower``, ``ci_upper``, ``ci_prob``,
         ``threshold``, ``tail``, ``n_observations``, ``n_exceedances``, ``n_clusters``,
         ``mean_cluster_size`` (``1 / theta``)."""
         frame = pd.DataFrame(
             {
                 "theta": [self.theta],
-                "lower": [self.lower],
-                "upper": [self.upper],
+                "ci_lower": [self.lower],
+                "ci_upper": [self.upper],
                 "ci_prob": [self.ci_prob],
                 "threshold": [self.threshold],
                 "tail": [self.tail],

@@ -299,7 +299,7 @@ def _summaries(fit, answers: dict) -> tuple[dict, list[str]]:
             variable = f"{side}_{name}"
             if variable in posterior:
                 median, lower, upper = _quantiles(posterior[variable].values, ci_prob)
-                row |= {f"{variable}_median": median, f"{variable}_lower": lower, f"{variable}_upper": upper}
+                row |= {f"{variable}_median": median, f"{variable}_ci_lower": lower, f"{variable}_ci_upper": upper}
 
     def add(prefix: str, make: Callable[[], pd.DataFrame], labels: Sequence) -> None:
         if not len(labels):
@@ -310,7 +310,7 @@ def _summaries(fit, answers: dict) -> tuple[dict, list[str]]:
             notes.append(f"{prefix}: {' '.join(str(error).split())}")
             return
         for label, (_, line) in zip(labels, table.iterrows(), strict=True):
-            for column in ("median", "lower", "upper"):
+            for column in ("median", "ci_lower", "ci_upper"):
                 row[f"{prefix}_{label:g}_{column}"] = float(line[column])
 
     options = {"tail": tail, "ci_prob": ci_prob, "ci_kind": "eti"}
@@ -805,8 +805,8 @@ def summary_markdown(table: pd.DataFrame, *, title: str | None = None, reason_wi
     >>> import pandas as pd
     >>> table = pd.DataFrame({"status": ["fitted", "failed"], "reason": ["", "DataError: too short"],
     ...                       "verdict": ["passed", None], "n_observations": [500, 3],
-    ...                       "upper_xi_median": [0.21, None], "upper_xi_lower": [0.1, None],
-    ...                       "upper_xi_upper": [0.33, None]}, index=pd.Index(["a", "b"], name="series"))
+    ...                       "upper_xi_median": [0.21, None], "upper_xi_ci_lower": [0.1, None],
+    ...                       "upper_xi_ci_upper": [0.33, None]}, index=pd.Index(["a", "b"], name="series"))
     >>> print(summary_markdown(table))
     2 series: 1 fitted (1 passed the diagnostics), 1 failed.
     <BLANKLINE>
@@ -843,7 +843,7 @@ def summary_markdown(table: pd.DataFrame, *, title: str | None = None, reason_wi
             if median is None or pd.isna(median):
                 cells.append("")
             else:
-                lower, upper = row.get(f"{quantity}_lower"), row.get(f"{quantity}_upper")
+                lower, upper = row.get(f"{quantity}_ci_lower"), row.get(f"{quantity}_ci_upper")
                 cells.append(f"{_cell(median)} [{_cell(lower)}, {_cell(upper)}]")
         reason = _cell(row.get("reason"))
         cells.append(reason if len(reason) <= reason_width else reason[: reason_width - 3] + "...")

@@ -26,7 +26,7 @@ Examples
 >>> import numpy as np
 >>> x = np.random.default_rng(0).pareto(4.0, size=5000)  # GPD tail with xi = 0.25
 >>> table = parameter_stability(x, [0.5, 1.0])
->>> bool(((table["xi_lower"] < 0.25) & (0.25 < table["xi_upper"])).all())
+>>> bool(((table["xi_ci_lower"] < 0.25) & (0.25 < table["xi_ci_upper"])).all())
 True
 """
 
@@ -184,7 +184,7 @@ def mean_residual_life(
         half = z * excess.std(ddof=1) / math.sqrt(n) if n > 1 else np.nan
         rows.append((mean, mean - half, mean + half, n))
     frame = pd.DataFrame(
-        rows, columns=["mean_excess", "lower", "upper", "exceedances"], index=pd.Index(grid, name="threshold")
+        rows, columns=["mean_excess", "ci_lower", "ci_upper", "exceedances"], index=pd.Index(grid, name="threshold")
     )
     frame["ci_prob"] = float(ci_prob)
     frame.attrs["quantity"] = f"mean residual life ({tail} tail): mean excess beyond each threshold"
@@ -199,10 +199,10 @@ def parameter_stability(
     Returns
     -------
     pandas.DataFrame
-        Index ``threshold``. Columns ``xi``, ``xi_lower``, ``xi_upper``, ``sigma`` (the
+        Index ``threshold``. Columns ``xi``, ``xi_ci_lower``, ``xi_ci_upper``, ``sigma`` (the
         GPD scale at the threshold), ``modified_scale`` (``σ* = σ_u - ξ u``, on the
         tail's orientation: for the lower tail ``u`` is the mirrored threshold ``-u``),
-        ``modified_scale_lower``, ``modified_scale_upper``, ``exceedances``, ``ci_prob``.
+        ``modified_scale_ci_lower``, ``modified_scale_ci_upper``, ``exceedances``, ``ci_prob``.
         Thresholds with fewer than 10 exceedances get NaN.
     """
     x = _oriented_values(values, tail)
@@ -237,12 +237,12 @@ def parameter_stability(
         rows,
         columns=[
             "xi",
-            "xi_lower",
-            "xi_upper",
+            "xi_ci_lower",
+            "xi_ci_upper",
             "sigma",
             "modified_scale",
-            "modified_scale_lower",
-            "modified_scale_upper",
+            "modified_scale_ci_lower",
+            "modified_scale_ci_upper",
             "exceedances",
         ],
         index=pd.Index(grid, name="threshold"),

@@ -144,7 +144,7 @@ def test_return_levels_with_a_fixed_extremal_index_are_levels_at_fewer_observati
     fit = rain_fixed_fit
     with_theta = fit.return_levels([10, 100], 365.25, extremal_index=0.4)
     fewer = fit.return_levels([10, 100], 365.25 * 0.4)
-    for column in ("median", "lower", "upper", "predictive", "exceedance_prob"):
+    for column in ("median", "ci_lower", "ci_upper", "predictive", "exceedance_prob"):
         np.testing.assert_allclose(with_theta[column], fewer[column], rtol=1e-9)
     assert (with_theta["median"] < fit.return_levels([10, 100], 365.25)["median"]).all()
     probability = fit.exceedance_probability([80.0], extremal_index=0.4)
@@ -162,8 +162,8 @@ def test_return_levels_carry_the_extremal_index_uncertainty(rain_fixed_fit):
     table = fit.return_levels([100], extremal_index=estimate)
     fixed = fit.return_levels([100], extremal_index=estimate.theta)
     assert table["extremal_index"].iloc[0] == pytest.approx(estimate.theta, abs=0.01)
-    assert table["upper"].iloc[0] - table["lower"].iloc[0] >= 0.99 * (
-        fixed["upper"].iloc[0] - fixed["lower"].iloc[0]
+    assert table["ci_upper"].iloc[0] - table["ci_lower"].iloc[0] >= 0.99 * (
+        fixed["ci_upper"].iloc[0] - fixed["ci_lower"].iloc[0]
     )
     with pytest.raises(ValueError, match=r"must lie in \(0, 1\]"):
         fit.return_levels([100], extremal_index=1.5)

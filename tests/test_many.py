@@ -114,14 +114,14 @@ def test_summaries_match_the_saved_fit(mixed_run):
     fit = sbp_bayes.load(row.fit_path)
     xi = fit.posterior["upper_xi"].values.ravel()
     assert row.upper_xi_median == pytest.approx(np.median(xi), rel=1e-12)
-    assert row.upper_xi_lower == pytest.approx(np.quantile(xi, 0.025), rel=1e-12)
+    assert row.upper_xi_ci_lower == pytest.approx(np.quantile(xi, 0.025), rel=1e-12)
     var = fit.value_at_risk([0.99], ci_prob=0.95).iloc[0]
     assert row["var_0.99_median"] == pytest.approx(var["median"], rel=1e-12)
     level = fit.return_levels([100], 1.0, ci_prob=0.95).iloc[0]
     # A 100-observation return level is the 99% quantile: the VaR at 0.99.
     assert row.return_level_100_median == pytest.approx(level["median"], rel=1e-12)
     assert row.return_level_100_median == pytest.approx(row["var_0.99_median"], rel=1e-9)
-    assert 0 < row.exceedance_prob_5_lower <= row.exceedance_prob_5_median <= row.exceedance_prob_5_upper < 1
+    assert 0 < row.exceedance_prob_5_ci_lower <= row.exceedance_prob_5_median <= row.exceedance_prob_5_ci_upper < 1
     assert row.verdict in ("passed", "failed") and row.n_observations == POINTS
 
 
@@ -357,7 +357,7 @@ def test_fit_many_command_line(client, tmp_path, capsys):
     assert "4 series: 3 fitted" in captured.out and "- failed: flat: DataError: All 200" in captured.out
     summary = pd.read_csv(out / "summary.csv", index_col="gauge")
     assert list(summary.index) == list(series)
-    assert {"return_level_100_median", "var_0.99_upper", "upper_xi_lower"} <= set(summary.columns)
+    assert {"return_level_100_median", "var_0.99_ci_upper", "upper_xi_ci_lower"} <= set(summary.columns)
     markdown = (out / "summary.md").read_text()
     assert "4 series: 3 fitted" in markdown and "| series 00 | fitted |" in markdown
     assert "random_seed = 5" in (out / "spec.toml").read_text()

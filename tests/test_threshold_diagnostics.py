@@ -22,7 +22,7 @@ def test_rain_at_30mm_matches_coles():
     assert sigma * np.sqrt(cov[1, 1]) == pytest.approx(0.958, abs=0.002)
     table = thresholds.parameter_stability(rain, [30.0])
     z = stats.norm.ppf(0.975)
-    assert table.loc[30.0, "xi_upper"] == pytest.approx(xi + z * np.sqrt(cov[0, 0]))
+    assert table.loc[30.0, "xi_ci_upper"] == pytest.approx(xi + z * np.sqrt(cov[0, 0]))
     assert table.loc[30.0, "modified_scale"] == pytest.approx(sigma - 30.0 * xi)
 
 
@@ -37,12 +37,12 @@ def test_stability_of_an_exact_gpd_tail():
     """For GPD data, xi is constant and sigma* = sigma - xi u is constant over thresholds."""
     x = stats.genpareto(0.3, scale=1.0).rvs(40_000, random_state=3)
     table = thresholds.parameter_stability(x, [0.0, 1.0, 2.0])
-    assert ((table["xi_lower"] < 0.3) & (table["xi_upper"] > 0.3)).all()
-    assert ((table["modified_scale_lower"] < 1.0) & (table["modified_scale_upper"] > 1.0)).all()
+    assert ((table["xi_ci_lower"] < 0.3) & (table["xi_ci_upper"] > 0.3)).all()
+    assert ((table["modified_scale_ci_lower"] < 1.0) & (table["modified_scale_ci_upper"] > 1.0)).all()
     mrl = thresholds.mean_residual_life(x, [0.0, 1.0, 2.0])
     # e(u) = (sigma + xi u) / (1 - xi) for a GPD.
     expected = (1.0 + 0.3 * mrl.index.to_numpy()) / 0.7
-    assert ((mrl["lower"] < expected) & (expected < mrl["upper"])).all()
+    assert ((mrl["ci_lower"] < expected) & (expected < mrl["ci_upper"])).all()
 
 
 def test_lower_tail_is_the_mirrored_upper_tail():

@@ -161,16 +161,16 @@ def danish_fit():
 
 def test_published_rain_return_level_is_inside_the_default_interval(rain_fit):
     row = rain_fit.return_levels([100], 365.25).iloc[0]
-    assert row["lower"] <= 106.3 <= row["upper"]  # Coles (2001): 106.3, profile interval [81, 185]
-    assert 81 * 0.9 < row["lower"] and row["upper"] < 185 * 1.25
+    assert row["ci_lower"] <= 106.3 <= row["ci_upper"]  # Coles (2001): 106.3, profile interval [81, 185]
+    assert 81 * 0.9 < row["ci_lower"] and row["ci_upper"] < 185 * 1.25
     assert rain_fit.threshold_weights().loc["upper", "weight"].iloc[0] < 0.5  # no pile-up
 
 
 def test_published_danish_fit_is_inside_the_default_intervals(danish_fit):
     xi = danish_fit.tail_shape_posterior().loc["upper"]
-    assert xi["lower"] <= 0.497 <= xi["upper"]  # McNeil (1997), u = 10
+    assert xi["ci_lower"] <= 0.497 <= xi["ci_upper"]  # McNeil (1997), u = 10
     es = danish_fit.expected_shortfall([0.99]).iloc[0]
-    assert es["lower"] <= 58.2 <= es["upper"]  # McNeil, Frey & Embrechts (2005)
+    assert es["ci_lower"] <= 58.2 <= es["ci_upper"]  # McNeil, Frey & Embrechts (2005)
     assert danish_fit.threshold_weights().attrs["weights"] == "cross-validation"
 
 
@@ -192,5 +192,5 @@ def test_answers_barely_move_when_the_candidate_range_moves(rain_fit):
         )
         row = fit.return_levels([100], 365.25).iloc[0]
         assert abs(row["median"] / reference["median"] - 1) < 0.10, (fraction, row)
-        for end in ("lower", "upper"):
+        for end in ("ci_lower", "ci_upper"):
             assert abs(row[end] / reference[end] - 1) < 0.20, (fraction, end, row)
