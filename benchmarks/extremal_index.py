@@ -140,7 +140,9 @@ def return_levels(thetas, years: int, series: int, seed: int, draws: int, period
                         "median": clustered.loc[period, "median"],
                         "lower": clustered.loc[period, "ci_lower"],
                         "upper": clustered.loc[period, "ci_upper"],
-                        "covered": clustered.loc[period, "ci_lower"] <= truth <= clustered.loc[period, "ci_upper"],
+                        "covered": clustered.loc[period, "ci_lower"]
+                        <= truth
+                        <= clustered.loc[period, "ci_upper"],
                         "independent_median": independent.loc[period, "median"],
                         "independent_lower": independent.loc[period, "ci_lower"],
                         "independent_upper": independent.loc[period, "ci_upper"],

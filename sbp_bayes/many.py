@@ -299,7 +299,11 @@ def _summaries(fit, answers: dict) -> tuple[dict, list[str]]:
             variable = f"{side}_{name}"
             if variable in posterior:
                 median, lower, upper = _quantiles(posterior[variable].values, ci_prob)
-                row |= {f"{variable}_median": median, f"{variable}_ci_lower": lower, f"{variable}_ci_upper": upper}
+                row |= {
+                    f"{variable}_median": median,
+                    f"{variable}_ci_lower": lower,
+                    f"{variable}_ci_upper": upper,
+                }
 
     def add(prefix: str, make: Callable[[], pd.DataFrame], labels: Sequence) -> None:
         if not len(labels):

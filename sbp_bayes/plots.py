@@ -970,7 +970,12 @@ def plot_mean_residual_life(
     fig, (ax,) = _new_axes(ax)
     u = table.index.to_numpy(float)
     ax.fill_between(
-        u, table["ci_lower"], table["ci_upper"], color=_POSTERIOR_COLOUR, alpha=0.2, label=f"{ci_prob:.0%} interval"
+        u,
+        table["ci_lower"],
+        table["ci_upper"],
+        color=_POSTERIOR_COLOUR,
+        alpha=0.2,
+        label=f"{ci_prob:.0%} interval",
     )
     ax.plot(u, table["mean_excess"], color=_POSTERIOR_COLOUR, label="mean excess")
     ax.set_xlabel(_value_label(fit, f"{tail} threshold u"))

@@ -184,7 +184,9 @@ def mean_residual_life(
         half = z * excess.std(ddof=1) / math.sqrt(n) if n > 1 else np.nan
         rows.append((mean, mean - half, mean + half, n))
     frame = pd.DataFrame(
-        rows, columns=["mean_excess", "ci_lower", "ci_upper", "exceedances"], index=pd.Index(grid, name="threshold")
+        rows,
+        columns=["mean_excess", "ci_lower", "ci_upper", "exceedances"],
+        index=pd.Index(grid, name="threshold"),
     )
     frame["ci_prob"] = float(ci_prob)
     frame.attrs["quantity"] = f"mean residual life ({tail} tail): mean excess beyond each threshold"

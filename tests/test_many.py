@@ -121,7 +121,13 @@ def test_summaries_match_the_saved_fit(mixed_run):
     # A 100-observation return level is the 99% quantile: the VaR at 0.99.
     assert row.return_level_100_median == pytest.approx(level["median"], rel=1e-12)
     assert row.return_level_100_median == pytest.approx(row["var_0.99_median"], rel=1e-9)
-    assert 0 < row.exceedance_prob_5_ci_lower <= row.exceedance_prob_5_median <= row.exceedance_prob_5_ci_upper < 1
+    assert (
+        0
+        < row.exceedance_prob_5_ci_lower
+        <= row.exceedance_prob_5_median
+        <= row.exceedance_prob_5_ci_upper
+        < 1
+    )
     assert row.verdict in ("passed", "failed") and row.n_observations == POINTS
 
 
