@@ -100,14 +100,12 @@ def load_example_fit():
     """A small saved fit of the Danish fire losses, for examples and quick experiments.
 
     The bundled file ``danish_fit.nc`` is ``sbp_bayes.fit(load("danish"), tails="upper")``
-    with the default prior over 10 candidate upper thresholds, sampled with nutpie as
-    4 chains x 250 draws after 1000 tuning steps (random seed 2021), without the pointwise
+    averaged over 10 candidate upper thresholds with the default cross-validation weights,
+    4 chains x 250 i.i.d. quadrature draws (random seed 2021), without the pointwise
     log-likelihood. Its provenance and the command that remakes it
     (``python -m sbp_bayes.datasets.make_example_fit``) are in ``PROVENANCE.md``.
 
-    It is deliberately short, to keep the file small (about 0.7 MB): some effective
-    sample sizes fall a little below the 400 that :meth:`~sbp_bayes.SBPFit.check` asks
-    for. Use it to try the report and plot functions, not for conclusions about the data;
+    It is deliberately short, to keep the file small (about 0.7 MB). Use it to try the report and plot functions, not for conclusions about the data;
     the published-number checks use longer chains.
 
     Returns

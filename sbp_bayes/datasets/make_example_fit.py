@@ -3,7 +3,7 @@
 The example fit lets the docstring examples of :mod:`sbp_bayes.report` and
 :mod:`sbp_bayes.plots` run as doctests without sampling: it is the Danish fire losses
 (:func:`sbp_bayes.datasets.load` ``("danish")``) fitted with an upper GPD tail and the
-default prior over 10 candidate thresholds, 4 chains x 250 draws after 1000 tuning steps,
+default cross-validation weights over 10 candidate thresholds, 4 chains x 250 draws,
 seed 2021. It is small (a few hundred kilobytes) and meant for examples only: the
 published-number checks use longer chains (the test suite and the notebooks).
 
