@@ -10,12 +10,14 @@ PyTensor, ArviZ, nutpie), and compiling the model. Inside the worker the real
 ``design``
     ``make_design`` + ``summarise``: candidate thresholds, bins, counts, tail points.
 ``build``
-    ``build_model_from_statistics``: the PyMC model (closed-form body terms).
+    ``build_model_from_statistics``: the PyMC model (closed-form body terms); for the
+    default fit (cross-validation weights, quadrature) the per-candidate priors.
 ``compile`` / ``sample``
     ``sbp_bayes.sampling.compile_nutpie`` (fingerprint the model, then load the
     compiled code from memory or disk, or compile it with numba) and ``nutpie.sample``
     (tuning + draws); with ``sampler="pymc"``, ``compile`` is 0 and ``sample`` is the
-    whole ``pm.sample`` call (its compilation included).
+    whole ``pm.sample`` call (its compilation included). The default fit compiles
+    nothing: ``sample`` is its quadrature (grids, leave-one-out weights, draws).
 ``completion``
     Exact draws of thresholds and bin probabilities for every posterior draw.
 ``log_likelihood``
@@ -174,6 +176,12 @@ def fit_stages(
         stack.enter_context(timed(fit_module, "make_design", times["design"]))
         stack.enter_context(timed(fit_module, "summarise", times["design"]))
         stack.enter_context(timed(fit_module, "build_model_from_statistics", times["build"]))
+        # The default SBP fit (cross-validation weights, sampler "auto") builds no PyMC model
+        # and compiles nothing: its priors are "build", its quadrature grids, weights and
+        # draws are "sample".
+        stack.enter_context(timed(fit_module, "candidate_priors", times["build"]))
+        stack.enter_context(timed(fit_module, "build_candidate_model", times["build"]))
+        stack.enter_context(timed(fit_module, "_weigh_candidates", times["sample"]))
         stack.enter_context(timed(sampling, "compile_nutpie", times["compile"]))
         stack.enter_context(timed(nutpie, "sample", times["sample"]))
         stack.enter_context(timed(sampling.pm, "sample", times["sample"]))
