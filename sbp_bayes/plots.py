@@ -1034,8 +1034,8 @@ def plot_parameter_stability(
     ):
         panel.fill_between(
             u,
-            table[f"{column}_lower"],
-            table[f"{column}_upper"],
+            table[f"{column}_ci_lower"],
+            table[f"{column}_ci_upper"],
             color=_POSTERIOR_COLOUR,
             alpha=0.2,
             label=f"{ci_prob:.0%} interval (delta method)",

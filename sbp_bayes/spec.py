@@ -1520,6 +1520,11 @@ _MEANINGS: dict[str, dict[str, tuple[str, str | None]]] = {
             "are then inferred from the record's span (gaps included). Dynamic models: numeric times.",
             "none: observations in file order",
         ),
+        "series_column": (
+            "A CSV column naming the series of each row (a long table of many series): the spec is "
+            "then fitted by 'sbp-bayes fit-many', one independent fit per series.",
+            "none: one series",
+        ),
         "units": ("Units of the observations, shown on axes and in tables.", "not given"),
         "observations_per_year": (
             "Observations a year, so that return periods are in years.",

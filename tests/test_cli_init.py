@@ -136,4 +136,4 @@ def test_init_then_fit_end_to_end(tmp_path, capsys):
     clustered = pd.read_csv(out / "tables" / "return_levels.csv")
     # The levels use the bootstrap draws of theta (their mean is in the column).
     used = clustered["extremal_index"]
-    assert ((theta["lower"].iloc[0] <= used) & (used <= theta["upper"].iloc[0]) & (used < 1)).all()
+    assert ((theta["ci_lower"].iloc[0] <= used) & (used <= theta["ci_upper"].iloc[0]) & (used < 1)).all()
