@@ -505,7 +505,7 @@ def test_fixed_threshold_families_report_one_threshold_with_probability_one(fits
     fit = fits[family]
     table = report.threshold_posterior(fit)
     assert list(table.index.get_level_values("tail")) == fit._sides()
-    np.testing.assert_array_equal(table["posterior"], 1.0)
+    np.testing.assert_array_equal(table["weight"], 1.0)
     np.testing.assert_array_equal(table["draw_frequency"], 1.0)
     data = fit.data.to_numpy()
     for (side, _), row in table.iterrows():
