@@ -322,7 +322,7 @@ def test_threshold_posterior_bars_agree_with_drawn_thresholds(student_t_fit, dra
     fig = drawn("threshold_posterior", "student_t_fit")
     posterior = student_t_fit.idata["posterior"]
     for side, ax in zip(("lower", "upper"), fig.axes, strict=True):
-        rao_blackwell = _bars(ax, "posterior")
+        rao_blackwell = _bars(ax, "cross-validation weight")  # the default fit's weights
         prior = _bars(ax, "prior")
         assert rao_blackwell.sum() == pytest.approx(1.0) and np.allclose(prior, 1.0 / prior.size)
         # Thresholds were drawn from exactly these per-draw probabilities: the frequency of

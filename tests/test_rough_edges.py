@@ -278,7 +278,9 @@ def test_impossible_sampler_settings_fail_before_sampling(monkeypatch, settings,
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled before the settings were checked")
 
-    monkeypatch.setattr(sys.modules["sbp_bayes.fit"], "_sample", no_sampling)
+    # Neither NUTS nor the default fit's quadrature may start before the settings are checked.
+    monkeypatch.setattr(sys.modules["sbp_bayes.fit"], "sample", no_sampling)
+    monkeypatch.setattr(sys.modules["sbp_bayes.fit"], "_weigh_candidates", no_sampling)
     with pytest.raises(ValueError, match=message):
         sbp_bayes.fit(np.arange(200.0), **settings)
 
@@ -372,7 +374,8 @@ def test_a_missing_sampler_is_advised_in_command_line_words(tmp_path, capsys, mo
             "(pip install 'sbp_bayes[numpyro]' for numpyro) or use sampler='pymc'."
         )
 
-    monkeypatch.setattr(sys.modules["sbp_bayes.fit"], "_check_sampler", missing)
+    monkeypatch.setattr(sys.modules["sbp_bayes.sampling"], "check_sampler", missing)
+    monkeypatch.setattr(sys.modules["sbp_bayes.fit"], "check_sampler", missing)
     study = _csv_study(tmp_path, np.linspace(1.0, 60.0, 60))
     assert cli.main(["fit", str(study), "--out", str(tmp_path / "out"), "--sampler", "numpyro"]) == 2
     error = capsys.readouterr().err

@@ -112,7 +112,7 @@ def test_defaults_fill_unset_sections(folder):
     assert spec.model.tails == "both"
     assert spec.model.options["bins"] == 30
     assert (spec.sampler.name, spec.sampler.draws, spec.sampler.tune, spec.sampler.chains) == (
-        "nutpie",
+        "auto",  # quadrature for the default SBP fit, nutpie for NUTS models
         1000,
         1000,
         4,
@@ -227,7 +227,7 @@ MISTAKES = {
         DANISH + '[model]\ntails = "uper"',
         '[model] tails must be one of "both", "upper", "lower", got "uper"; did you mean \'upper\'?',
     ),
-    "unknown sampler": (DANISH + '[sampler]\nname = "stan"', '[sampler] name must be one of "nutpie"'),
+    "unknown sampler": (DANISH + '[sampler]\nname = "stan"', '[sampler] name must be one of "auto", "nutpie"'),
     "unknown family": (DANISH + '[model]\nfamily = "spb"', '[model] family must be one of "sbp"'),
     "probability out of range": (
         DANISH + "[report]\nci_prob = 1.5",
