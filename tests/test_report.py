@@ -7,6 +7,7 @@ returned tables.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -372,7 +373,7 @@ def test_predictive_expected_shortfall_integrates_the_predictive_survival(studen
     start = max(q, tail_start)
     breaks = [start, *(start + 10.0**k for k in range(0, 7))]
     tail = sum(
-        integrate.quad(lambda x: dist.sf(x).mean(), a, b, limit=400)[0] for a, b in zip(breaks, breaks[1:])
+        integrate.quad(lambda x: dist.sf(x).mean(), a, b, limit=400)[0] for a, b in itertools.pairwise(breaks)
     )
     far = breaks[-1] - dist.upper_threshold
     xi, sigma = dist.upper_xi, dist.upper_sigma

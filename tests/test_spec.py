@@ -227,7 +227,10 @@ MISTAKES = {
         DANISH + '[model]\ntails = "uper"',
         '[model] tails must be one of "both", "upper", "lower", got "uper"; did you mean \'upper\'?',
     ),
-    "unknown sampler": (DANISH + '[sampler]\nname = "stan"', '[sampler] name must be one of "auto", "nutpie"'),
+    "unknown sampler": (
+        DANISH + '[sampler]\nname = "stan"',
+        '[sampler] name must be one of "auto", "nutpie"',
+    ),
     "unknown family": (DANISH + '[model]\nfamily = "spb"', '[model] family must be one of "sbp"'),
     "probability out of range": (
         DANISH + "[report]\nci_prob = 1.5",

@@ -105,7 +105,8 @@ def load_example_fit():
     log-likelihood. Its provenance and the command that remakes it
     (``python -m sbp_bayes.datasets.make_example_fit``) are in ``PROVENANCE.md``.
 
-    It is deliberately short, to keep the file small (about 0.7 MB). Use it to try the report and plot functions, not for conclusions about the data;
+    It is deliberately short, to keep the file small (about 0.7 MB). Use it to try the
+    report and plot functions, not for conclusions about the data;
     the published-number checks use longer chains.
 
     Returns
