@@ -582,19 +582,28 @@ def body_terms(stats: SufficientStatistics, design: Design, concentration) -> Bo
     return BodyTerms(alpha, centre, lower, upper)
 
 
-def _tail_shape(side: str, prior: Prior, sigma_ref, max_excess):
+def _tail_shape(side: str, prior: Prior, sigma_ref, max_excess, n_candidates: int | None = None):
     """ξ restricted to where every observation is inside the GPD support.
 
     ``ξ = lo + exp(y)`` (or a logistic map when the prior has an upper bound too), with
-    ``lo = max(prior lower bound, -σ_0 / max_excess)``. The prior density of ξ and the
+    ``lo = max(prior lower bound, -σ / max_excess)``. The prior density of ξ and the
     Jacobian enter as a potential, so the posterior is prior × likelihood exactly.
+
+    With ``n_candidates`` there is one ξ per candidate threshold (``<side>_xi_by_candidate``,
+    along the ``<side>_candidate`` axis), each bounded by its own σ and reach: the same
+    map, prior and Jacobian, summed.
     """
     name = f"{side}_xi"
     parameters = prior.data_parameters(name)
     prior_lower, prior_upper = prior.bounds
     data_lower = -sigma_ref / max_excess
     lower = data_lower if not np.isfinite(prior_lower) else pt.maximum(data_lower, parameters["lower"])
-    free = pm.Flat(f"{side}_xi_unconstrained", initval=math.log(0.2))
+    if n_candidates is None:
+        variable, axis = name, {}
+        free = pm.Flat(f"{name}_unconstrained", initval=math.log(0.2))
+    else:
+        variable, axis = f"{name}_by_candidate", {"dims": f"{side}_candidate"}
+        free = pm.Flat(f"{variable}_unconstrained", initval=np.full(n_candidates, math.log(0.2)), **axis)
     if np.isfinite(prior_upper):
         span = parameters["upper"] - lower
         xi = lower + span * pm.math.sigmoid(free)
@@ -602,12 +611,12 @@ def _tail_shape(side: str, prior: Prior, sigma_ref, max_excess):
     else:
         xi = lower + pt.exp(free)
         log_jacobian = free
-    xi = pm.Deterministic(name, xi)
+    xi = pm.Deterministic(variable, xi, **axis)
     try:
         prior_dist = getattr(pm, prior.distribution).dist(**parameters)
     except TypeError as error:
         raise PriorError(f"Cannot build prior {prior!r} for {name!r}: {error}") from None
-    pm.Potential(f"{name}_prior", pm.logp(prior_dist, xi) + log_jacobian)
+    pm.Potential(f"{name}_prior", (pm.logp(prior_dist, xi) + log_jacobian).sum())
     return xi
 
 
@@ -675,17 +684,8 @@ def build_model_from_statistics(
             )
             total = total + marginal
         pm.Potential("likelihood", total)
-    model.sbp_structure = (
-        design.tails,
-        design.lower_candidates.size,
-        design.upper_candidates.size,
-        tuple(sorted((k, v.structure()) for k, v in resolved.items())),
-    )
-    model.sbp_design = design
-    model.sbp_statistics = stats
-    model.sbp_priors = resolved
+    _attach_design(model, design, stats, resolved, body.concentration)
     model.sbp_body = body
-    model.sbp_concentration = body.concentration
     return model
 
 
@@ -773,21 +773,26 @@ def build_candidate_model(stats: SufficientStatistics, design: Design, priors=No
                 parameters_as_data=True,
                 dims=f"{side}_candidate",
             )
-            xi = _candidate_tail_shapes(side, resolved[f"{side}_xi"], sigma, max_excess, n_candidates)
+            xi = _tail_shape(side, resolved[f"{side}_xi"], sigma, max_excess, n_candidates)
             total = total + gpd_logpdf(excess, xi[candidate], sigma[candidate]).sum()
         pm.Potential("likelihood", total)
+    _attach_design(model, design, stats, resolved, dirichlet_concentration(design, dirichlet), "candidates")
+    return model
+
+
+def _attach_design(model, design, stats, priors, concentration, *kind) -> None:
+    """What the fit needs besides the graph: design, statistics, priors, concentration."""
     model.sbp_structure = (
-        "candidates",
+        *kind,
         design.tails,
         design.lower_candidates.size,
         design.upper_candidates.size,
-        tuple(sorted((k, v.structure()) for k, v in resolved.items())),
+        tuple(sorted((k, v.structure()) for k, v in priors.items())),
     )
     model.sbp_design = design
     model.sbp_statistics = stats
-    model.sbp_priors = resolved
-    model.sbp_concentration = dirichlet_concentration(design, dirichlet)
-    return model
+    model.sbp_priors = priors
+    model.sbp_concentration = concentration
 
 
 def dirichlet_concentration(design: Design, prior: Prior) -> np.ndarray:
@@ -796,35 +801,6 @@ def dirichlet_concentration(design: Design, prior: Prior) -> np.ndarray:
     if np.any(alpha <= 0) or not np.isfinite(alpha).all():
         raise PriorError(f"The Dirichlet concentration of bin_probs must be positive; got {prior!r}.")
     return alpha
-
-
-def _candidate_tail_shapes(side: str, prior: Prior, sigma, max_excess, n_candidates: int):
-    """ξ per candidate, each restricted to where its exceedances are inside the support
-    (the vector form of :func:`_tail_shape`, same map, prior density and Jacobian)."""
-    name = f"{side}_xi"
-    parameters = prior.data_parameters(name)
-    prior_lower, prior_upper = prior.bounds
-    data_lower = -sigma / max_excess
-    lower = data_lower if not np.isfinite(prior_lower) else pt.maximum(data_lower, parameters["lower"])
-    free = pm.Flat(
-        f"{side}_xi_by_candidate_unconstrained",
-        dims=f"{side}_candidate",
-        initval=np.full(n_candidates, math.log(0.2)),
-    )
-    if np.isfinite(prior_upper):
-        span = parameters["upper"] - lower
-        xi = lower + span * pm.math.sigmoid(free)
-        log_jacobian = pt.log(span) - pt.softplus(-free) - pt.softplus(free)
-    else:
-        xi = lower + pt.exp(free)
-        log_jacobian = free
-    xi = pm.Deterministic(f"{side}_xi_by_candidate", xi, dims=f"{side}_candidate")
-    try:
-        prior_dist = getattr(pm, prior.distribution).dist(**parameters)
-    except TypeError as error:
-        raise PriorError(f"Cannot build prior {prior!r} for {name!r}: {error}") from None
-    pm.Potential(f"{name}_prior", (pm.logp(prior_dist, xi) + log_jacobian).sum())
-    return xi
 
 
 def build_model(
