@@ -194,3 +194,27 @@ def test_answers_barely_move_when_the_candidate_range_moves(rain_fit):
         assert abs(row["median"] / reference["median"] - 1) < 0.10, (fraction, row)
         for end in ("ci_lower", "ci_upper"):
             assert abs(row[end] / reference[end] - 1) < 0.20, (fraction, end, row)
+
+
+def test_nuts_on_the_per_candidate_model_agrees_with_quadrature(danish_fit):
+    """Two independent routes to the same per-candidate posteriors: NUTS on
+    ``build_candidate_model`` and the quadrature grids of the default fit."""
+    by_nuts = sbp_bayes.fit(
+        datasets.load("danish"),
+        tails="upper",
+        sampler="nutpie",
+        draws=500,
+        tune=500,
+        random_seed=4,
+        progressbar=False,
+    )
+    assert by_nuts.check(warn=False).passed
+    nuts = by_nuts.posterior["upper_xi_by_candidate"]
+    grid = danish_fit.posterior["upper_xi_by_candidate"]
+    difference = nuts.mean(("chain", "draw")) - grid.mean(("chain", "draw"))
+    # Monte Carlo error of the difference: the grid's draws are i.i.d.; NUTS gives 2000 draws,
+    # counted as 1000 effective ones (a conservative ESS).
+    n_grid = grid.sizes["chain"] * grid.sizes["draw"]
+    standard_error = np.sqrt(nuts.var(("chain", "draw")) / 1000 + grid.var(("chain", "draw")) / n_grid)
+    assert (np.abs(difference) < 4 * standard_error).all(), (difference.values, standard_error.values)
+    assert np.allclose(nuts.std(("chain", "draw")), grid.std(("chain", "draw")), rtol=0.15)
