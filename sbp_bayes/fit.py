@@ -168,65 +168,6 @@ def _complete_posterior(
     return completed.assign_coords(bin=np.arange(n_bins))
 
 
-def _scipy_log_density(distribution: str, parameters: dict):
-    """The log density of the common prior families with scipy (no graph to compile);
-    ``None`` for the others. Checked against PyMC's ``logp`` in tests/test_threshold_selection.py."""
-    from scipy import stats as scipy_stats
-
-    p = parameters
-    try:
-        if distribution == "Normal":
-            return scipy_stats.norm(p.get("mu", 0.0), p.get("sigma", 1.0)).logpdf
-        if distribution == "LogNormal":
-            return scipy_stats.lognorm(p.get("sigma", 1.0), scale=np.exp(p.get("mu", 0.0))).logpdf
-        if distribution == "HalfNormal":
-            return scipy_stats.halfnorm(scale=p.get("sigma", 1.0)).logpdf
-        if distribution == "TruncatedNormal" and set(p) <= {"mu", "sigma", "lower", "upper"}:
-            mu, sigma = p.get("mu", 0.0), p.get("sigma", 1.0)
-            lower, upper = p.get("lower", -np.inf), p.get("upper", np.inf)
-            return scipy_stats.truncnorm((lower - mu) / sigma, (upper - mu) / sigma, mu, sigma).logpdf
-    except TypeError:  # e.g. a parameter given as a list where a number is needed
-        return None
-    return None
-
-
-def _prior_log_density(prior: Prior, element: int | None = None):
-    """The log density of a prior as a vectorised numpy callable (for quadrature).
-
-    ``element`` picks one entry of vector parameters (a per-candidate prior). Common
-    families use scipy; any other PyMC distribution goes through PyMC's own ``logp``, so
-    every prior a fit accepts is evaluated as NUTS would see it (the tiny graph is
-    compiled with the pure-Python linker: no C or numba compilation).
-    """
-    import pymc as pm
-    import pytensor
-    import pytensor.tensor as pt
-    from pytensor.compile.mode import Mode
-
-    parameters = {
-        key: (value[element] if isinstance(value, list) and element is not None else value)
-        for key, value in prior.parameters.items()
-    }
-    function = _scipy_log_density(prior.distribution, parameters)
-    if function is None:
-        value = pt.dvector("value")
-        dist = getattr(pm, prior.distribution).dist(**parameters)
-        compiled = pytensor.function(
-            [value], pm.logp(dist, value), mode=Mode(linker="py", optimizer="fast_compile")
-        )
-
-        def function(values):
-            return compiled(values.ravel()).reshape(values.shape)
-
-    def log_density(values):
-        values = np.asarray(values, dtype=float)
-        with np.errstate(all="ignore"):
-            out = np.asarray(function(values), dtype=float)
-        return np.where(np.isnan(out), -np.inf, out)
-
-    return log_density
-
-
 def _weigh_candidates(
     posterior: xr.Dataset | None,
     design: Design,
@@ -270,7 +211,7 @@ def _weigh_candidates(
         sigma_prior = priors[f"{side}_sigma"]
         vector_sigma = any(isinstance(v, list) for v in sigma_prior.parameters.values())
         sigma_log_priors = [
-            _prior_log_density(sigma_prior, j if vector_sigma else None) for j in range(n_candidates)
+            sigma_prior.log_density_function(j if vector_sigma else None) for j in range(n_candidates)
         ]
         scores, grids = candidate_scores(
             summary.excess,
@@ -279,7 +220,7 @@ def _weigh_candidates(
             stats.n,
             beyond_alpha,
             alpha.sum() - beyond_alpha,
-            _prior_log_density(priors[f"{side}_xi"]),
+            priors[f"{side}_xi"].log_density_function(),
             sigma_log_priors,
             log_prior,
         )

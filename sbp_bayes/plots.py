@@ -47,6 +47,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from sbp_bayes.priors import Prior
+
 __all__ = [
     # fit to the data
     "plot_density",
@@ -780,16 +782,6 @@ def plot_threshold_posterior(fit, *, ax=None) -> Figure:
     return fig
 
 
-def _prior_log_density(config: dict, grid: np.ndarray) -> np.ndarray:
-    """Log density of a prior given as ``{"dist": name, **parameters}`` on ``grid``."""
-    import pymc as pm
-
-    from sbp_bayes.priors import Prior
-
-    # A handful of scalar ops: the Python linker compiles in a fraction of the default's time.
-    return np.asarray(pm.logp(Prior.from_config(config).dist(), grid).eval(mode="FAST_COMPILE"), dtype=float)
-
-
 def _prior_label(config) -> str:
     """``"Normal(mu=0, sigma=0.5)"`` from a prior's configuration."""
     from sbp_bayes.priors import Prior
@@ -859,7 +851,7 @@ def plot_tail_shape(fit, *, ax=None) -> Figure:
         )
         config = priors.get(f"{side}_xi")
         if config is not None:
-            prior_density = np.exp(_prior_log_density(config, grid))
+            prior_density = np.exp(Prior.from_config(config).log_density_function()(grid))
             ax.plot(
                 grid, prior_density, color=_PRIOR_COLOUR, linewidth=1.5, label=f"prior {_prior_label(config)}"
             )

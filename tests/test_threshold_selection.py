@@ -17,7 +17,6 @@ from scipy import stats
 
 import sbp_bayes
 from sbp_bayes import datasets
-from sbp_bayes.fit import _prior_log_density
 from sbp_bayes.priors import Prior
 from sbp_bayes.stats import gpd_logpdf, gpd_logsf
 from sbp_bayes.threshold_selection import _log_lik_matrix, candidate_scores, gpd_posterior_grid
@@ -52,7 +51,7 @@ def test_prior_densities_for_quadrature_are_pymcs(prior):
     values = np.array([-0.9, 0.05, 0.4, 1.7, 3.0])
     # Scalar evaluations: PyMC's vectorised graph rounds some constants in the 9th digit.
     expected = np.array([float(pm.logp(prior.dist(), np.float64(v)).eval()) for v in values])
-    got = _prior_log_density(prior)(values)
+    got = prior.log_density_function()(values)
     finite = np.isfinite(expected)
     # Equal up to a constant (irrelevant to any posterior): PyMC evaluates the normalising
     # constants of TruncatedNormal and HalfNormal to about 1e-9, scipy to rounding.
