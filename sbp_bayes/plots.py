@@ -39,7 +39,10 @@ Figures
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -90,6 +93,32 @@ _THRESHOLD_COLOUR = {"lower": "C2", "upper": "C4"}
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+class _ImportedOnUse(types.ModuleType):
+    """Stands for a module and imports it for real on first attribute access."""
+
+    def __getattr__(self, name):
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+def _drop_lazy_jax() -> None:
+    """Keep matplotlib from importing JAX in a process that never uses it.
+
+    Importing ArviZ (for the diagnostics or the trace plot) leaves a lazily loaded ``jax``
+    module in ``sys.modules`` (``arviz_base.io_numpyro`` uses ``lazy_loader``). Matplotlib
+    asks ``sys.modules["jax"].Array`` of every non-NumPy value it is given, and that one
+    attribute access imports all of JAX: about a second and 120 MB at the first figure.
+    The placeholder is taken out of ``sys.modules``; ArviZ's NumPyro converter, the only
+    user of it, gets a stand-in that imports JAX when the converter first needs it.
+    """
+    lazy = sys.modules.get("jax")
+    if lazy is None or type(lazy).__name__ != "_LazyModule":  # absent, or really imported
+        return
+    del sys.modules["jax"]
+    converter = sys.modules.get("arviz_base.io_numpyro")
+    if converter is not None and vars(converter).get("jax") is lazy:
+        converter.jax = _ImportedOnUse("jax")
 
 
 def _sides(fit) -> list[str]:
@@ -172,6 +201,7 @@ def _resolve_scale(scale: str, values: np.ndarray, where: str) -> str:
 def _new_axes(ax, n_panels: int = 1, figsize=None, *, stacked: bool = False) -> tuple[Figure, list[Axes]]:
     """A fresh figure with ``n_panels`` side by side (``stacked``: one above the other, each
     the full width, for panels with a legend beside them), or the caller's axes (checked)."""
+    _drop_lazy_jax()
     if ax is None:
         width, height = figsize if figsize is not None else FIGSIZE
         if stacked:
@@ -1016,6 +1046,7 @@ def plot_parameter_stability(
     ci_prob = _check_prob(ci_prob)
     table = parameter_stability(fit.data.to_numpy(float), thresholds, tail=tail, ci_prob=ci_prob)
     if ax is None:
+        _drop_lazy_jax()
         fig = Figure(figsize=(FIGSIZE[0], 1.6 * FIGSIZE[1]), layout="constrained")
         axes = list(fig.subplots(2, 1, sharex=True))
     else:
@@ -1113,6 +1144,8 @@ def plot_trace(fit, var_names: Sequence[str] | None = None) -> Figure:
     """
     import arviz_plots as azp
 
+    _drop_lazy_jax()
+
     names = _arviz_var_names(fit, var_names, drop_thresholds=False)
     kind = "ecdf" if any(_is_discrete(fit, name) for name in names) else "kde"
     collection = azp.plot_trace_dist(fit.idata, var_names=names, kind=kind, backend="matplotlib")
@@ -1157,6 +1190,8 @@ def plot_rank(fit, var_names: Sequence[str] | None = None) -> Figure:
     'upper_xi'
     """
     import arviz_plots as azp
+
+    _drop_lazy_jax()
 
     names = _arviz_var_names(fit, var_names, drop_thresholds=True)
     collection = azp.plot_rank(
@@ -1338,6 +1373,7 @@ def plot_comparison(table) -> Figure:
         )
     pp_columns = [f"pp_mae_{region}" for region in _PP_REGIONS if f"pp_mae_{region}" in table.columns]
     n_panels = 2 if pp_columns else 1
+    _drop_lazy_jax()
     fig = Figure(figsize=(6.0 * n_panels, 1.2 + 0.45 * len(models)), layout="constrained")
     axes = list(fig.subplots(1, n_panels, squeeze=False)[0])
     positions = np.arange(len(models))[::-1]  # the best model on top
