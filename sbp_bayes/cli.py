@@ -202,12 +202,12 @@ def _cmd_fit(args, argv) -> int:
     sampler = spec.sampler
     kind = f"dynamic {spec.model.family}, " if spec.is_dynamic else ""
     _stage(
-        f"compiling and sampling: {kind}{len(data)} observations, {sampler.chains} chains x {sampler.draws} "
-        f"draws (+{sampler.tune} tuning), {sampler.name}, seed {sampler.random_seed}"
+        f"fitting: {kind}{len(data)} observations, {sampler.chains} chains x {sampler.draws} draws, "
+        f"sampler {sampler.name}, seed {sampler.random_seed}"
     )
     started = time.perf_counter()
     fit = spec.fit(data, progressbar=sys.stderr.isatty())
-    _stage(f"sampled in {time.perf_counter() - started:.0f} s")
+    _stage(_how_sampled(fit, time.perf_counter() - started))
     if args.quick:
         fit = _marked_quick(fit)
 
@@ -235,6 +235,29 @@ def _cmd_fit(args, argv) -> int:
     if not diagnostics.passed:
         print(f"Do not use these results yet: see the report, or run 'sbp-bayes check {out_dir}'.")
     return EXIT_OK
+
+
+def _how_sampled(fit, seconds: float) -> str:
+    """What the fit did to get its draws: only NUTS compiles a model (or loads it from the
+    compile cache); quadrature and exact conjugate draws compile nothing.
+
+    >>> class Fit:
+    ...     config = {"sampler": "quadrature", "chains": 4, "draws": 1000}
+    >>> _how_sampled(Fit(), 1.6)
+    'drew 4 x 1000 posterior draws by quadrature over each candidate threshold (nothing to compile) in 2 s'
+    """
+    config = fit.config
+    sampler, draws = config.get("sampler"), f"{config.get('chains')} x {config.get('draws')}"
+    if sampler == "quadrature":
+        how = f"drew {draws} posterior draws by quadrature over each candidate threshold (nothing to compile)"
+    elif sampler == "exact":
+        how = f"drew {draws} exact posterior draws (conjugate posterior, nothing to compile)"
+    else:
+        how = (
+            f"compiled the model (or loaded it from the compile cache) and sampled {draws} draws "
+            f"(+{config.get('tune')} tuning) by NUTS ({sampler})"
+        )
+    return f"{how} in {seconds:.0f} s"
 
 
 def _cmd_fit_many(args, argv) -> int:

@@ -304,8 +304,9 @@ class FrozenSplicedBinnedPareto:
         shape = np.broadcast_shapes(below.shape, body.shape, self.batch_shape)
         out = np.array(np.broadcast_to(body, shape), dtype=float)
         below, above = np.broadcast_to(below, shape), np.broadcast_to(above, shape)
-        _on_tail(out, below, lower_piece, lower_excess, self.lower_tail_prob, self.lower_xi, self.lower_sigma)
+        # The lower tail last: it wins where both claim a value (thresholds out of order).
         _on_tail(out, above, upper_piece, upper_excess, self.upper_tail_prob, self.upper_xi, self.upper_sigma)
+        _on_tail(out, below, lower_piece, lower_excess, self.lower_tail_prob, self.lower_xi, self.lower_sigma)
         return out
 
     def _body_logpdf(self, body_x, u_upper):
@@ -348,19 +349,28 @@ class FrozenSplicedBinnedPareto:
         in_lower = lower_prob < a_lower
         in_upper = upper_prob < a_upper
         with np.errstate(divide="ignore", invalid="ignore"):
-            lower_surv = np.where(in_lower, lower_prob / np.where(a_lower > 0, a_lower, 1.0), 1.0)
-            upper_surv = np.where(in_upper, upper_prob / np.where(a_upper > 0, a_upper, 1.0), 1.0)
-            lower = self.lower_threshold - gpd_excess_from_survival(
-                lower_surv, self.lower_xi, self.lower_sigma
-            )
-            upper = self.upper_threshold + gpd_excess_from_survival(
-                upper_surv, self.upper_xi, self.upper_sigma
-            )
             body = self._body_quantile(np.clip(lower_prob, a_lower, 1.0 - a_upper))
             # Q_B(a) is the threshold by definition; clipping keeps rounding in the cumulative
             # sums (or an empty outer bin) from placing a body quantile beyond it.
             body = np.clip(body, self.lower_threshold, self.upper_threshold)
-        out = np.where(in_lower, lower, np.where(in_upper, upper, body))
+        shape = np.broadcast_shapes(in_lower.shape, in_upper.shape, body.shape)
+        out = np.array(np.broadcast_to(body, shape), dtype=float)
+        # The tails only where the probability falls in them; the lower tail is set last so
+        # that it wins where both claim a probability (tail masses summing to more than 1).
+        for mask, prob, a, threshold, xi, sigma, sign in (
+            (in_upper, upper_prob, a_upper, self.upper_threshold, self.upper_xi, self.upper_sigma, 1.0),
+            (in_lower, lower_prob, a_lower, self.lower_threshold, self.lower_xi, self.lower_sigma, -1.0),
+        ):
+            mask = np.broadcast_to(mask, shape)
+            if not mask.any():
+                continue
+            prob, a, threshold, xi, sigma = (
+                np.broadcast_to(np.asarray(value, dtype=float), shape)[mask]
+                for value in (prob, a, threshold, xi, sigma)
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                survival = prob / np.where(a > 0, a, 1.0)
+                out[mask] = threshold + sign * gpd_excess_from_survival(survival, xi, sigma)
         invalid = (lower_prob < 0) | (lower_prob > 1) | np.isnan(lower_prob)
         return np.where(invalid, np.nan, out)
 

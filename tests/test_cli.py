@@ -140,8 +140,11 @@ def test_fit_prints_where_to_look_and_the_verdict(fitted):
     assert str(fitted.out / "report.md") in stdout
     assert "Diagnostics PASSED" in stdout
     stderr = fitted.result.stderr
-    for stage in ["loading data", "compiling and sampling", "writing the report"]:
+    for stage in ["loading data", "fitting: 1000 observations", "writing the report"]:
         assert f"sbp-bayes: {stage}" in stderr
+    # The default fit draws by quadrature and says so; it does not claim to compile anything.
+    assert "posterior draws by quadrature over each candidate threshold (nothing to compile)" in stderr
+    assert "compiled" not in stderr and "compiling" not in stderr
 
 
 def test_report_has_every_part_and_no_gaps(fitted, saved_fit):

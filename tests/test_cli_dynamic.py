@@ -127,7 +127,8 @@ def test_fit_writes_fit_report_tables_and_figures(fitted):
         assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert "Traceback" not in fitted.result.stderr
     assert f"Fit saved to {out / 'fit.nc'}" in fitted.result.stdout
-    assert "compiling and sampling: dynamic student_t, 400 observations" in fitted.result.stderr
+    assert "fitting: dynamic student_t, 400 observations" in fitted.result.stderr
+    assert "by NUTS" in fitted.result.stderr  # a dynamic model is compiled and sampled by NUTS
 
 
 def test_saved_fit_is_the_model_of_the_spec(fitted, saved):
