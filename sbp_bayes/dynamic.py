@@ -49,12 +49,13 @@ import xarray as xr
 
 from sbp_bayes.distributions.gpd import gpd_logpdf
 from sbp_bayes.families.predictive import FrozenLocationScale, FrozenNormal, FrozenStudentT
+from sbp_bayes.families.registry import dynamic_family_names
 from sbp_bayes.model import DataError
 from sbp_bayes.stats import FrozenSplicedBinnedPareto
 
 __all__ = ["DYNAMIC_FAMILIES", "DynamicDesign", "DynamicFit", "fit_dynamic", "load_dynamic", "load_fit"]
 
-DYNAMIC_FAMILIES = ("sbp", "binned", "normal", "student_t")
+DYNAMIC_FAMILIES = dynamic_family_names()  # ("sbp", "binned", "normal", "student_t")
 
 
 # ----------------------------------------------------------------------------- design

@@ -21,6 +21,7 @@ from pymc.distributions.dist_math import normal_lccdf, normal_lcdf
 
 from sbp_bayes.distributions.gpd import gpd_logpdf
 from sbp_bayes.families.predictive import FrozenGPDNormalGPD, FrozenNormal, FrozenStudentT
+from sbp_bayes.families.registry import REGISTRY, family_entry, static_family_names
 from sbp_bayes.model import (
     MIN_EXCEEDANCES,
     DataError,
@@ -549,66 +550,37 @@ def _sbp_like_distribution(fit, thin=1):
     )
 
 
-FAMILIES: dict[str, Family] = {
-    "sbp": Family(
-        "sbp",
-        "Spliced binned-Pareto: binned body, GPD tails, prior over the thresholds (or fixed thresholds)",
-        build=None,  # sbp_bayes.model builds it
-        distribution=_sbp_like_distribution,
-    ),
-    "sbp_continuous": Family(
-        "sbp_continuous",
-        "SBP with fixed thresholds and the GPD scale tied to the body density (continuous at the splice)",
-        build=_build_sbp_continuous,
-        distribution=_sbp_like_distribution,
-        options=("bins", "tails", "lower_threshold", "upper_threshold", "lower_bound", "upper_bound"),
-        priors=("bin_probs", "lower_xi", "upper_xi"),
-    ),
-    "binned": Family(
-        "binned",
-        "Histogram body alone (no tails), Dirichlet prior, exact conjugate posterior",
-        build=_build_binned,
-        distribution=_binned_distribution,
-        options=("bins", "lower_bound", "upper_bound"),
-        priors=("bin_probs",),
-    ),
-    "normal": Family(
-        "normal",
-        "Normal(mu, sigma)",
-        build=_build_normal,
-        distribution=_normal_distribution,
-        priors=("mu", "sigma"),
-    ),
-    "student_t": Family(
-        "student_t",
-        "Student-t(nu, mu, sigma)",
-        build=_build_student_t,
-        distribution=_student_t_distribution,
-        priors=("nu", "mu", "sigma"),
-    ),
-    "gpd_normal_gpd": Family(
-        "gpd_normal_gpd",
-        "Normal bulk with GPD tails at fixed thresholds (evmix gng, tail masses from the Normal)",
-        build=_build_gng,
-        distribution=_gng_distribution,
-        options=("lower_threshold", "upper_threshold", "tails"),
-        priors=("mu", "sigma", "lower_xi", "lower_sigma", "upper_xi", "upper_sigma"),
-    ),
-    "pot_gpd": Family(
-        "pot_gpd",
-        "Peaks over a fixed threshold: GPD of the excesses and a binomial exceedance rate",
-        build=_build_pot,
-        distribution=_pot_distribution,
-        options=("upper_threshold", "tails"),
-        priors=("upper_xi", "upper_sigma", "upper_tail_prob"),
-        scope="exceedances",
-    ),
+#: How each static family of the registry (:mod:`sbp_bayes.families.registry`) is built and
+#: read back: ``(build, distribution)``; the SBP's model is built by :mod:`sbp_bayes.model`.
+_IMPLEMENTATIONS = {
+    "sbp": (None, _sbp_like_distribution),
+    "sbp_continuous": (_build_sbp_continuous, _sbp_like_distribution),
+    "binned": (_build_binned, _binned_distribution),
+    "normal": (_build_normal, _normal_distribution),
+    "student_t": (_build_student_t, _student_t_distribution),
+    "gpd_normal_gpd": (_build_gng, _gng_distribution),
+    "pot_gpd": (_build_pot, _pot_distribution),
 }
+
+
+def _family(name: str) -> Family:
+    form = REGISTRY[name].static
+    build, distribution = _IMPLEMENTATIONS[name]
+    return Family(
+        name,
+        form.description,
+        build=build,
+        distribution=distribution,
+        options=form.options,
+        priors=form.priors,
+        scope=form.scope,
+    )
+
+
+#: The static families by name, in the registry's order.
+FAMILIES: dict[str, Family] = {name: _family(name) for name in static_family_names()}
 
 
 def get_family(name: str) -> Family:
     """The family called ``name`` (see :data:`FAMILIES`)."""
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"Unknown family {name!r}; choose one of: {', '.join(FAMILIES)}.") from None
+    return FAMILIES[family_entry(name).name]
