@@ -30,21 +30,5 @@ is built and read back.
 """
 
 from sbp_bayes.families.baselines import FAMILIES, Family, get_family
-from sbp_bayes.families.registry import (
-    REGISTRY,
-    FamilyEntry,
-    dynamic_family_names,
-    family_entry,
-    static_family_names,
-)
 
-__all__ = [
-    "FAMILIES",
-    "REGISTRY",
-    "Family",
-    "FamilyEntry",
-    "dynamic_family_names",
-    "family_entry",
-    "get_family",
-    "static_family_names",
-]
+__all__ = ["FAMILIES", "Family", "get_family"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sbp_bayes import datasets
 from sbp_bayes.priors import Prior, PriorError
+from sbp_bayes.spec import objects
 from sbp_bayes.spec.checks import (
     SpecError,
     SpecKey,
@@ -30,16 +31,6 @@ from sbp_bayes.spec.checks import (
     show,
     text_check,
     type_name,
-)
-from sbp_bayes.spec.objects import (
-    DataSpec,
-    DynamicReportSpec,
-    DynamicSpec,
-    ModelSpec,
-    ReportSpec,
-    SamplerSpec,
-    Spec,
-    StudySpec,
 )
 from sbp_bayes.spec.schema import (
     DATA_KEYS,
@@ -60,7 +51,7 @@ from sbp_bayes.spec.schema import (
 __all__ = ["load_spec", "loads_spec"]
 
 
-def load_spec(path, *, check_data: bool = True) -> Spec:
+def load_spec(path, *, check_data: bool = True) -> objects.Spec:
     """Read and validate a spec file.
 
     Parameters
@@ -96,7 +87,7 @@ def load_spec(path, *, check_data: bool = True) -> Spec:
     return loads_spec(text, base_dir=path.resolve().parent, source=source, check_data=check_data)
 
 
-def loads_spec(text: str, *, base_dir=".", source: str = "<string>", check_data: bool = True) -> Spec:
+def loads_spec(text: str, *, base_dir=".", source: str = "<string>", check_data: bool = True) -> objects.Spec:
     """Validate a spec given as TOML text (see :func:`load_spec`); ``base_dir`` resolves a
     relative ``[data] path`` and ``source`` names the spec in messages."""
     try:
@@ -128,18 +119,18 @@ def loads_spec(text: str, *, base_dir=".", source: str = "<string>", check_data:
         model = parser.dynamic_model()
         dynamic = parser.dynamic(model, data, check_data)
         priors, threshold_priors = {}, {}
-        report = DynamicReportSpec(**parser.dynamic_report())
+        report = objects.DynamicReportSpec(**parser.dynamic_report())
     else:
         model = parser.model()
         priors = parser.priors(model)
         threshold_priors = parser.threshold_priors(model)
         report = parser.report(model)
-    sampler = SamplerSpec(**parser.section("sampler", SAMPLER_KEYS))
+    sampler = objects.SamplerSpec(**parser.section("sampler", SAMPLER_KEYS))
     if study["name"] is None:
         study["name"] = Path(source).stem if source != "<string>" else "study"
-    return Spec(
+    return objects.Spec(
         source=source,
-        study=StudySpec(**study),
+        study=objects.StudySpec(**study),
         data=data,
         model=model,
         priors=priors,
@@ -176,7 +167,7 @@ class _Parser:
                 out[key] = list(spec_key.default) if isinstance(spec_key.default, list) else spec_key.default
         return out
 
-    def data(self, base_dir: Path, check_data: bool) -> DataSpec:
+    def data(self, base_dir: Path, check_data: bool) -> objects.DataSpec:
         if "data" not in self.raw:
             raise self.error(
                 'missing section [data]: give dataset = "danish" (bundled) or path = "file.csv" and column'
@@ -193,7 +184,7 @@ class _Parser:
                         f"[data] {key} applies to a CSV path, not to the bundled dataset "
                         f"{values['dataset']!r} (its column is {datasets.info(values['dataset']).column!r})"
                     )
-            return DataSpec(**values)
+            return objects.DataSpec(**values)
         if values["path"] is None:
             raise self.error(
                 f'[data] needs dataset = "name" (bundled: {comma_list(datasets.available())}) '
@@ -219,9 +210,9 @@ class _Parser:
             check_csv(
                 self.source, values["path"], values["column"], values["time_column"], values["series_column"]
             )
-        return DataSpec(**values)
+        return objects.DataSpec(**values)
 
-    def model(self) -> ModelSpec:
+    def model(self) -> objects.ModelSpec:
         given = self.raw.get("model", {})
         family = checked(
             self.source, "[model]", "family", SpecKey(choice(*FAMILIES)), given.get("family", "sbp")
@@ -261,11 +252,11 @@ class _Parser:
                 f"[model] min_tail_points {options['min_tail_points']} must not exceed "
                 f"max_tail_points {options['max_tail_points']}"
             )
-        return ModelSpec(family, options)
+        return objects.ModelSpec(family, options)
 
     # -- dynamic models ----------------------------------------------------------------
 
-    def dynamic_model(self) -> ModelSpec:
+    def dynamic_model(self) -> objects.ModelSpec:
         given = self.raw.get("model", {})
         family = given.get("family", "sbp")
         if not (isinstance(family, str) and family in DYNAMIC_FAMILIES):
@@ -290,9 +281,11 @@ class _Parser:
                 )
         options = self.section("model", {"family": SpecKey(text_check, family), **keys})
         options.pop("family")
-        return ModelSpec(family, options)
+        return objects.ModelSpec(family, options)
 
-    def dynamic(self, model: ModelSpec, data: DataSpec, check_data: bool) -> DynamicSpec:
+    def dynamic(
+        self, model: objects.ModelSpec, data: objects.DataSpec, check_data: bool
+    ) -> objects.DynamicSpec:
         for section in ("priors", "threshold_priors"):
             if section in self.raw:
                 raise self.error(
@@ -327,7 +320,7 @@ class _Parser:
         if covariates and check_data:
             check_covariates(self.source, data.path, data.column, data.time_column, covariates)
         values["covariates"] = tuple(covariates)
-        return DynamicSpec(**values)
+        return objects.DynamicSpec(**values)
 
     def dynamic_report(self) -> dict:
         given = self.raw.get("report", {})
@@ -339,7 +332,7 @@ class _Parser:
                 )
         return self.section("report", DYNAMIC_REPORT_KEYS)
 
-    def priors(self, model: ModelSpec) -> dict:
+    def priors(self, model: objects.ModelSpec) -> dict:
         given = self.raw.get("priors", {})
         names = FAMILIES[model.family].prior_names
         tails = model.tails
@@ -411,7 +404,7 @@ class _Parser:
             ) from None
         return prior
 
-    def threshold_priors(self, model: ModelSpec) -> dict:
+    def threshold_priors(self, model: objects.ModelSpec) -> dict:
         values = self.section("threshold_priors", THRESHOLD_PRIOR_KEYS)
         tails = model.tails
         out = {}
@@ -431,14 +424,14 @@ class _Parser:
             out[side] = weights
         return out
 
-    def report(self, model: ModelSpec) -> ReportSpec:
+    def report(self, model: objects.ModelSpec) -> objects.ReportSpec:
         values = self.section("report", REPORT_KEYS)
         tails = model.tails
         if values["tail"] is not None and tails is not None and tails not in ("both", values["tail"]):
             raise self.error(
                 f"[report] tail = {show(values['tail'])} is not modelled ([model] tails = {show(tails)})"
             )
-        return ReportSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        return objects.ReportSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def _params(parameters: Mapping) -> str:
