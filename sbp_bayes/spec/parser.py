@@ -13,9 +13,9 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+import sbp_bayes.spec.objects as objects
 from sbp_bayes import datasets
 from sbp_bayes.priors import Prior, PriorError
-from sbp_bayes.spec import objects
 from sbp_bayes.spec.checks import (
     SpecError,
     SpecKey,
