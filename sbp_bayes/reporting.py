@@ -106,7 +106,19 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class Document:
-    """Blocks of a report, rendered to Markdown and HTML, with tables and figures on disk."""
+    """Blocks of a report, rendered to Markdown and HTML, with tables and figures on disk.
+
+    Examples
+    --------
+    >>> doc = Document(Path("."))
+    >>> doc.heading(2, "Data")
+    >>> doc.bullets(["1000 observations", None])  # a None item is left out
+    >>> print(doc.markdown())
+    ## Data
+    <BLANKLINE>
+    - 1000 observations
+    <BLANKLINE>
+    """
 
     out_dir: Path
     on_problem: Callable[[str], None] | None = None
