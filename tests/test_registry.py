@@ -48,9 +48,7 @@ def test_dynamic_feature_keys_follow_the_registry():
 
 
 def test_unknown_family_names_the_known_ones():
-    with pytest.raises(
-        ValueError, match="Unknown dynamic family 'gpd_normal_gpd'; choose one of: sbp, binned"
-    ):
+    with pytest.raises(ValueError, match="Unknown dynamic family 'pot_gpd'; choose one of: sbp, binned"):
         family_entry("pot_gpd", "dynamic")
     with pytest.raises(ValueError, match="Unknown family 'gumbel'; choose one of: sbp, sbp_continuous"):
         families.get_family("gumbel")
