@@ -88,8 +88,8 @@ The package is split by job; everything above is importable from ``sbp_bayes.spe
 :mod:`sbp_bayes.spec.parser`
     TOML text to a :class:`Spec` (:func:`load_spec`, :func:`loads_spec`).
 :mod:`sbp_bayes.spec.objects`
-    :class:`Spec` and its sections; loading the data (via :mod:`sbp_bayes.datasets.csv`)
-    and fitting.
+    :class:`Spec` and its sections; loading the data (via
+    :mod:`sbp_bayes.datasets.csv_reading`) and fitting.
 :mod:`sbp_bayes.spec.writer`, :mod:`sbp_bayes.spec.template`
     TOML text from a spec (:meth:`Spec.to_toml`) and a first spec for a CSV file
     (:func:`init_spec`).

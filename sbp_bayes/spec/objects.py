@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from sbp_bayes import datasets
-from sbp_bayes.datasets.csv import read_long_table, read_series, read_table
+from sbp_bayes.datasets.csv_reading import read_long_table, read_series, read_table
 from sbp_bayes.model import DataError
 from sbp_bayes.spec.checks import SpecError, check_covariates, check_csv, checked, closest, spec_advice
 from sbp_bayes.spec.schema import DYNAMIC_FAMILIES, DYNAMIC_KEY_FAMILIES, FAMILIES, SAMPLER_KEYS, Family
