@@ -47,6 +47,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from sbp_bayes.diagnostics import combine_reports, convergence_report
 from sbp_bayes.distributions.gpd import gpd_logpdf
 from sbp_bayes.families.predictive import FrozenLocationScale, FrozenNormal, FrozenStudentT
 from sbp_bayes.model import DataError
@@ -502,21 +503,11 @@ class DynamicFit:
         """Convergence diagnostics of every parameter (vectors by their worst element),
         against the standards of :meth:`sbp_bayes.SBPFit.check`; for a location-scale fit,
         of both stages (the innovations' parameters prefixed ``innovation:``)."""
-        from sbp_bayes.fit import DiagnosticsReport, convergence_report
-
         warn = kwargs.pop("warn", True)
         report = convergence_report(self.idata, self._checked_parameters(), warn=False, **kwargs)
         if self.innovations is not None:
             inner = self.innovations.check(warn=False, **kwargs)
-            table = pd.concat([report.table, inner.table.rename(index=lambda n: f"innovation:{n}")])
-            report = DiagnosticsReport(
-                table,
-                report.divergences + inner.divergences,
-                max(report.divergence_fraction, inner.divergence_fraction),
-                np.concatenate([np.atleast_1d(report.bfmi), np.atleast_1d(inner.bfmi)]),
-                report.problems + [f"innovations: {p}" for p in inner.problems],
-                report.standards,
-            )
+            report = combine_reports(report, inner, row_prefix="innovation", problem_prefix="innovations")
         if report.problems and warn:
             import warnings
 

@@ -19,13 +19,20 @@ import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sbp_bayes.diagnostics import (
+    BFMI_MIN,
+    DIVERGENCE_FRACTION_MAX,
+    ESS_MIN,
+    RHAT_MAX,
+    DiagnosticsReport,
+    convergence_report,
+)
 from sbp_bayes.model import (
     DEFAULT_MAX_TAIL_POINTS,
     DEFAULT_MIN_TAIL_POINTS,
@@ -48,11 +55,6 @@ __all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "check_sampler_settings", 
 THRESHOLD_WEIGHTS = ("cross_validation", "posterior")
 #: Largest pointwise log-likelihood (observations x draws) stored automatically.
 AUTO_LOG_LIKELIHOOD_LIMIT = 20_000_000
-#: Convergence standards of :meth:`SBPFit.check` (Vehtari et al. 2021; Betancourt 2016).
-RHAT_MAX = 1.01
-ESS_MIN = 400
-DIVERGENCE_FRACTION_MAX = 0.01
-BFMI_MIN = 0.3
 
 
 def _version() -> str:
@@ -285,131 +287,6 @@ def _weigh_candidates(
         }
     )
     return posterior, chosen_by_side, weights_table
-
-
-# ----------------------------------------------------------------------------- diagnostics
-
-
-@dataclass
-class DiagnosticsReport:
-    """Outcome of :meth:`SBPFit.check`.
-
-    ``table`` has one row per checked parameter (``r_hat``, ``ess_bulk``, ``ess_tail``
-    and whether it passes); ``divergences``, ``divergence_fraction`` and ``bfmi`` (per
-    chain) describe the sampler; ``problems`` says in words what failed and what to do.
-    """
-
-    table: pd.DataFrame
-    divergences: int
-    divergence_fraction: float
-    bfmi: np.ndarray
-    problems: list[str] = field(default_factory=list)
-    standards: dict = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return not self.problems
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __str__(self) -> str:
-        verdict = "PASSED" if self.passed else "FAILED"
-        lines = [
-            f"Diagnostics {verdict} (R-hat <= {self.standards.get('rhat_max')}, bulk and tail ESS >= "
-            f"{self.standards.get('ess_min')}, divergences <= {self.standards.get('divergence_max'):.0%}, "
-            f"BFMI >= {self.standards.get('bfmi_min')})",
-            self.table.to_string(float_format=lambda v: f"{v:.4g}"),
-            f"divergences: {self.divergences} ({self.divergence_fraction:.2%}); "
-            f"BFMI per chain: {', '.join(f'{b:.2f}' for b in np.atleast_1d(self.bfmi))}",
-        ]
-        lines += [f"- {problem}" for problem in self.problems]
-        return "\n".join(lines)
-
-
-def convergence_report(
-    idata: xr.DataTree,
-    names: Sequence[str],
-    *,
-    rhat_max: float = RHAT_MAX,
-    ess_min: float = ESS_MIN,
-    divergence_max: float = DIVERGENCE_FRACTION_MAX,
-    bfmi_min: float = BFMI_MIN,
-    warn: bool = True,
-) -> DiagnosticsReport:
-    """R-hat, bulk/tail ESS, divergences and E-BFMI of ``names`` against the standards
-    of :meth:`SBPFit.check`. A vector parameter is represented by its worst element
-    (largest R-hat, smallest ESS)."""
-    import arviz as az
-
-    rows = []
-    if names:
-        # An element fixed by construction (e.g. a reference category at 0) has 0/0 for its
-        # R-hat: NaN, skipped by nanmax/nanmin below, not a numpy warning.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rhat = az.rhat(idata, var_names=list(names))
-            ess_bulk = az.ess(idata, var_names=list(names), method="bulk")
-            ess_tail = az.ess(idata, var_names=list(names), method="tail")
-        for name in names:
-            rows.append(
-                {
-                    "parameter": name,
-                    "r_hat": float(np.nanmax(np.asarray(rhat[name]))),
-                    "ess_bulk": float(np.nanmin(np.asarray(ess_bulk[name]))),
-                    "ess_tail": float(np.nanmin(np.asarray(ess_tail[name]))),
-                }
-            )
-    table = pd.DataFrame(rows, columns=["parameter", "r_hat", "ess_bulk", "ess_tail"]).set_index("parameter")
-    table["passed"] = (table.r_hat <= rhat_max) & (table.ess_bulk >= ess_min) & (table.ess_tail >= ess_min)
-    # Exact (conjugate) draws have no sampler statistics: nothing can diverge.
-    stats = idata["sample_stats"] if "sample_stats" in idata.children else xr.Dataset()
-    posterior = idata["posterior"]
-    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
-    fraction = divergences / n_draws
-    bfmi = np.asarray(az.bfmi(stats["energy"])) if "energy" in stats else np.array([np.nan])
-
-    problems = []
-    bad_rhat = table.index[table.r_hat > rhat_max].tolist()
-    if bad_rhat:
-        problems.append(
-            f"R-hat above {rhat_max} for {', '.join(bad_rhat)}: chains disagree. Run longer "
-            "(tune=2000, draws=2000) and look at the trace plot; a tail with few exceedances may "
-            "need an informative prior on xi."
-        )
-    bad_ess = table.index[(table.ess_bulk < ess_min) | (table.ess_tail < ess_min)].tolist()
-    if bad_ess:
-        problems.append(
-            f"Effective sample size below {ess_min} for {', '.join(bad_ess)}: increase draws "
-            f"(currently {posterior.sizes['draw']} per chain) or chains."
-        )
-    if fraction > divergence_max:
-        problems.append(
-            f"{divergences} divergent transitions ({fraction:.1%} of draws): the posterior has regions "
-            "NUTS cannot follow; check that the data have a tail on each modelled side, or fix the "
-            "threshold, or tighten the prior on xi."
-        )
-    if np.any(np.asarray(bfmi) < bfmi_min):
-        problems.append(
-            f"E-BFMI below {bfmi_min} in some chain ({np.round(bfmi, 2).tolist()}): poor exploration "
-            "of the energy; increase tune."
-        )
-    report = DiagnosticsReport(
-        table,
-        divergences,
-        fraction,
-        bfmi,
-        problems,
-        standards={
-            "rhat_max": rhat_max,
-            "ess_min": ess_min,
-            "divergence_max": divergence_max,
-            "bfmi_min": bfmi_min,
-        },
-    )
-    if problems and warn:
-        warnings.warn("Convergence diagnostics failed:\n" + "\n".join(problems), UserWarning, stacklevel=3)
-    return report
 
 
 # ----------------------------------------------------------------------------- result

@@ -35,8 +35,9 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from sbp_bayes.diagnostics import convergence_report
 from sbp_bayes.distributions.gpd import gpd_logpdf
-from sbp_bayes.model import MIN_EXCEEDANCES, DataError, _gap_between
+from sbp_bayes.model import MIN_EXCEEDANCES, DataError, gap_between
 from sbp_bayes.stats import FrozenSplicedBinnedPareto
 
 __all__ = ["PooledFit", "fit_pooled"]
@@ -81,7 +82,7 @@ def _summarise_series(
         if not np.isfinite(x).all():
             raise DataError(f"Series {name!r} has missing or infinite values; drop them explicitly first.")
         n_beyond = max(MIN_EXCEEDANCES, round(tail_share * x.size))
-        u = _gap_between(x, n_beyond)
+        u = gap_between(x, n_beyond)
         if u is None or (x > u).sum() < MIN_EXCEEDANCES:
             raise DataError(
                 f"Series {name!r} ({x.size} points) has fewer than {MIN_EXCEEDANCES} distinct exceedances "
@@ -166,8 +167,6 @@ class PooledFit:
 
     def check(self, **kwargs):
         """Convergence diagnostics (worst element of each vector parameter)."""
-        from sbp_bayes.fit import convergence_report
-
         names = [n for n in self.idata["posterior"].data_vars if not n.endswith("_unconstrained")]
         names = [n for n in names if n != "log_sigma_offset"]
         return convergence_report(self.idata, names, **kwargs)
