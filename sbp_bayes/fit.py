@@ -15,11 +15,9 @@ result holds, per draw, the full canonical SBP parameter set under the names of
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,7 +44,15 @@ from sbp_bayes.model import (
     prepare_data,
     summarise,
 )
+from sbp_bayes.persistence import (
+    load,
+    own_attrs,
+    package_version,
+    read_meta,
+    with_metadata,
+)
 from sbp_bayes.priors import Prior
+from sbp_bayes.results import PREDICTIVE_CHUNK_ELEMENTS, FitResult, Predictive
 from sbp_bayes.sampling import SAMPLERS, check_sampler, check_sampler_settings, sample
 
 __all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "check_sampler_settings", "fit", "load"]
@@ -55,12 +61,6 @@ __all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "check_sampler_settings", 
 THRESHOLD_WEIGHTS = ("cross_validation", "posterior")
 #: Largest pointwise log-likelihood (observations x draws) stored automatically.
 AUTO_LOG_LIKELIHOOD_LIMIT = 20_000_000
-
-
-def _version() -> str:
-    from sbp_bayes import __version__
-
-    return __version__
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -292,7 +292,7 @@ def _weigh_candidates(
 # ----------------------------------------------------------------------------- result
 
 
-class SBPFit:
+class SBPFit(FitResult):
     """A fitted spliced binned-Pareto model.
 
     Attributes
@@ -310,7 +310,12 @@ class SBPFit:
         The options the fit was made with (JSON-serialisable).
     version : str
         sbp_bayes version that made the fit.
+
+    The result contract of every kind of fit (:class:`sbp_bayes.results.FitResult`),
+    ``kind == "static"``; every baseline family of :mod:`sbp_bayes.families` gives one.
     """
+
+    kind = "static"
 
     def __init__(self, idata: xr.DataTree, data: pd.Series, design: Design, config: dict, version: str):
         self.idata = idata
@@ -333,12 +338,13 @@ class SBPFit:
         return self.idata["posterior"].to_dataset()
 
     @property
-    def n_draws(self) -> int:
-        posterior = self.idata["posterior"]
-        return posterior.sizes["chain"] * posterior.sizes["draw"]
+    def sides(self) -> list[str]:
+        """The tails with a GPD, lower first (those with a shape in the posterior)."""
+        return [side for side in ("lower", "upper") if f"{side}_xi" in self.idata["posterior"]]
 
     def _sides(self) -> list[str]:
-        return [side for side in ("lower", "upper") if f"{side}_xi" in self.idata["posterior"]]
+        """:attr:`sides` under its former name."""
+        return self.sides
 
     @property
     def family(self) -> str:
@@ -357,10 +363,10 @@ class SBPFit:
             return list(self.config.get("family_info", {}).get("checked", []))
         names = []
         posterior = self.idata["posterior"]
-        for side in self._sides():
+        for side in self.sides:
             names += [f"{side}_xi", f"{side}_sigma_ref", f"{side}_sigma", f"{side}_tail_prob"]
         sampled_by_nuts = self.config.get("sampler") not in ("quadrature", "exact")
-        for side in self._sides() if sampled_by_nuts else ():
+        for side in self.sides if sampled_by_nuts else ():
             # Per-candidate NUTS draws: the sampled GPD parameters themselves.
             names += [
                 name
@@ -372,11 +378,11 @@ class SBPFit:
     def parameter_names(self) -> list[str]:
         """The tail parameters of this fit, in reporting order (a fixed threshold, which
         does not vary, is left out); for baselines without tails, their parameters."""
-        if self.family != "sbp" and not self._sides():
+        if self.family != "sbp" and not self.sides:
             # The binned baseline has exact draws and no sampled parameter: its bin probabilities.
             return self._checked_parameters() or ["bin_probs"]
         names = []
-        for side in self._sides():
+        for side in self.sides:
             names += [f"{side}_xi", f"{side}_sigma", f"{side}_tail_prob"]
             if not self._threshold_is_fixed(side):
                 names.append(f"{side}_threshold")
@@ -410,7 +416,7 @@ class SBPFit:
             f"SBPFit: {len(self.data)} observations, {model}, "
             f"{post.sizes['chain']} chains x {post.sizes['draw']} draws ({self.config.get('sampler')})"
         ]
-        for side in self._sides():
+        for side in self.sides:
             xi = post[f"{side}_xi"].values
             threshold = post[f"{side}_threshold"].values
             if self.family == "sbp":
@@ -657,32 +663,50 @@ class SBPFit:
 
         return report.tail_shape_posterior(self, ci_prob=ci_prob, ci_kind=ci_kind)
 
-    def score(self, values, *, ci_prob=0.95, ci_kind="eti"):
-        """Predictive percentile of each value (see :func:`sbp_bayes.report.score`)."""
+    def score(self, values=None, *, ci_prob=0.95, ci_kind="eti"):
+        """Predictive percentile of each value, default the fitted data (see
+        :func:`sbp_bayes.report.score`: the columns of every kind's ``score`` and the
+        per-draw interval of the tail probability)."""
         from sbp_bayes import report
 
-        return report.score(self, values, ci_prob=ci_prob, ci_kind=ci_kind)
+        return report.score(self, self.data if values is None else values, ci_prob=ci_prob, ci_kind=ci_kind)
+
+    def _observations(self, new_data) -> tuple[np.ndarray, pd.Index]:
+        """Values and index of ``new_data`` (default: the fitted data)."""
+        if new_data is None:
+            return self.data.to_numpy(dtype=float), self.data.index
+        if isinstance(new_data, pd.Series):
+            values, index = new_data.to_numpy(dtype=float), new_data.index
+        else:
+            values = np.asarray(new_data, dtype=float)
+            index = pd.RangeIndex(values.size, name="observation")
+        if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
+            raise ValueError("new_data must be a non-empty 1-D array or Series of finite numbers.")
+        return values, index
+
+    def predictive(self, new_data=None, *, thin: int = 1) -> Predictive:
+        """The predictive of each value of ``new_data`` (default: the fitted data) under
+        every ``thin``-th posterior draw: a :class:`~sbp_bayes.results.Predictive` of
+        batch ``(draws, observations)``, the same law (:meth:`distribution`) for every
+        observation of this i.i.d. model."""
+        values, index = self._observations(new_data)
+        return Predictive.shared(self.distribution(thin), values.size, index)
+
+    def _prediction_chunks(self, new_data, thin: int):
+        values, index = self._observations(new_data)
+        dist = self.distribution(thin)
+        size = max(1, PREDICTIVE_CHUNK_ELEMENTS // dist.batch_shape[0])
+        for start in range(0, values.size, size):
+            part = slice(start, start + size)
+            yield values[part], index[part], Predictive.shared(dist, values[part].size, index[part])
 
     # -- persistence ----------------------------------------------------------------------
 
-    def save(self, path, *, include_derived: bool = False) -> Path:
-        """Write the fit to one netCDF file: draws, data (with index), configuration,
-        design and the package version. Read it back with :func:`sbp_bayes.load`.
-
-        The pointwise log-likelihood and posterior predictive are derived from the draws
-        and the data, and are N times larger than the draws; they are left out unless
-        ``include_derived`` (recompute them after loading with
-        :meth:`compute_log_likelihood` / :meth:`posterior_predictive`)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        derived = () if include_derived else ("log_likelihood", "posterior_predictive")
-        tree = xr.DataTree.from_dict(
-            {
-                f"/{name}": node.to_dataset()
-                for name, node in self.idata.children.items()
-                if name not in derived
-            }
-        )
+    def to_datatree(self, *, include_derived: bool = False) -> xr.DataTree:
+        """The fit as one tree (:mod:`sbp_bayes.persistence`): the groups of :attr:`idata`
+        and, as JSON in the root's ``sbp_bayes`` attribute, the configuration, design,
+        version and the data's name, attributes and index kind."""
+        tree = xr.DataTree.from_dict(self._idata_groups(include_derived))
         tree.attrs = dict(self.idata.attrs)
         meta = {
             "config": self.config,
@@ -694,57 +718,24 @@ class SBPFit:
             if isinstance(self.data.index, pd.RangeIndex)
             else str(self.data.index.dtype),
         }
-        tree.attrs = {**tree.attrs, "sbp_bayes": json.dumps(meta, default=_json_default)}
-        tree.to_netcdf(path, engine="h5netcdf")
-        return path
+        return with_metadata(tree, "static", meta)
 
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Prior):
-        return value.to_config()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def load(path):
-    """Read a fit written by :meth:`SBPFit.save` (an :class:`SBPFit`) or by
-    :meth:`sbp_bayes.dynamic.DynamicFit.save` (a :class:`~sbp_bayes.dynamic.DynamicFit`).
-
-    Examples
-    --------
-    The bundled example fit is such a file:
-
-    >>> from importlib.resources import as_file, files
-    >>> import sbp_bayes
-    >>> with as_file(files("sbp_bayes.datasets") / "danish_fit.nc") as path:
-    ...     fit = sbp_bayes.load(path)
-    >>> fit.n_draws, fit.data.attrs["units"]
-    (1000, 'million DKK')
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No saved fit at {path}; save one with SBPFit.save(path).")
-    tree = xr.open_datatree(path, engine="h5netcdf").load()
-    from sbp_bayes.dynamic import META_KEY, load_dynamic
-
-    if META_KEY in tree.attrs:  # a DynamicFit: one loader for every kind of saved fit
-        return load_dynamic(path)
-    if "sbp_bayes" not in tree.attrs:
-        raise ValueError(f"{path} is not a fit saved by sbp_bayes (no 'sbp_bayes' metadata).")
-    meta = json.loads(tree.attrs["sbp_bayes"])
-    observed = tree["observed_data"]["y"]
-    index = observed["obs_id"].values
-    if meta.get("index_kind") == "range":
-        index = pd.RangeIndex(len(index))
-    elif str(meta.get("index_kind", "")).startswith("datetime64"):
-        index = pd.DatetimeIndex(pd.to_datetime(index, format="ISO8601"))  # dates were saved as text
-    data = pd.Series(observed.values, index=index, name=meta.get("data_name"))
-    data.attrs.update(meta.get("data_attrs", {}))
-    design = None if meta.get("design") is None else Design.from_config(meta["design"])
-    return SBPFit(tree, data, design, meta["config"], meta["version"])
+    @classmethod
+    def from_datatree(cls, tree: xr.DataTree) -> SBPFit:
+        """The fit stored by :meth:`to_datatree` (a file's root or a nested group)."""
+        meta = read_meta(tree, "static")
+        idata = xr.DataTree.from_dict({f"/{name}": node.to_dataset() for name, node in tree.children.items()})
+        idata.attrs = own_attrs(tree.attrs)
+        observed = idata["observed_data"]["y"]
+        index = observed["obs_id"].values
+        if meta.get("index_kind") == "range":
+            index = pd.RangeIndex(len(index))
+        elif str(meta.get("index_kind", "")).startswith("datetime64"):
+            index = pd.DatetimeIndex(pd.to_datetime(index, format="ISO8601"))  # dates were saved as text
+        data = pd.Series(observed.values, index=index, name=meta.get("data_name"))
+        data.attrs.update(meta.get("data_attrs", {}))
+        design = None if meta.get("design") is None else Design.from_config(meta["design"])
+        return cls(idata, data, design, meta["config"], meta["version"])
 
 
 # ----------------------------------------------------------------------------- fit
@@ -1015,7 +1006,7 @@ def fit(
         "n_omitted": int(np.size(data) - values.size) if nan_policy == "omit" else 0,
         "decluster": series.attrs.get("declustering"),
     }
-    result = SBPFit(idata, series, design, config, _version())
+    result = SBPFit(idata, series, design, config, package_version())
     if log_likelihood is True or (
         log_likelihood == "auto" and values.size * result.n_draws <= AUTO_LOG_LIKELIHOOD_LIMIT
     ):
