@@ -534,10 +534,7 @@ class DynamicFit(FitResult):
 
     def summary(self, var_names=None, ci_prob: float = 0.95) -> pd.DataFrame:
         """ArviZ's summary as numbers; the interval columns name their level (``eti95_lb``)."""
-        import arviz as az
-
-        names = var_names or self._checked_parameters()
-        return az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind="eti", round_to="none")
+        return self._posterior_summary(var_names or self._checked_parameters(), ci_prob)
 
     def predictive(self, new_data=None, *, thin: int = 1) -> DynamicPredictive:
         """Predictive distributions at the time steps of ``new_data`` (one step ahead:

@@ -16,7 +16,6 @@ result holds, per draw, the full canonical SBP parameter set under the names of
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -396,14 +395,8 @@ class SBPFit(FitResult):
         package; its columns name it, e.g. ``eti95_lb`` and ``eti95_ub``), MCSE, ESS and
         R-hat.
         """
-        import arviz as az
-
         names = list(var_names) if var_names is not None else self.parameter_names()
-        with warnings.catch_warnings():
-            # A threshold whose posterior sits on one candidate has no variance; ArviZ
-            # then divides 0/0 for R-hat. The NaN it reports is the right answer.
-            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
-            return az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind="eti", round_to="none")
+        return self._posterior_summary(names, ci_prob)
 
     def __repr__(self) -> str:
         post = self.idata["posterior"]

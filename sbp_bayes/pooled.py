@@ -219,10 +219,8 @@ class PooledFit(FitResult):
         """ArviZ's summary as numbers, one row per series and parameter; the interval
         columns name their level (``eti95_lb``). For the per-series tail table see
         :meth:`series_table`."""
-        import arviz as az
-
         names = list(var_names) if var_names is not None else self._checked_parameters()
-        return az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind="eti", round_to="none")
+        return self._posterior_summary(names, ci_prob)
 
     def _rows(self, new_data) -> pd.DataFrame:
         """The long frame of ``new_data`` (default: the fitted data), its columns checked."""

@@ -38,6 +38,7 @@ only says how to build its predictive (``_prediction_chunks``) and how to store 
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -316,6 +317,20 @@ class FitResult(ABC):
                 "log_score": float(np.mean(np.concatenate(log_density))),
             }
         )
+
+    def _posterior_summary(self, names: Sequence[str], ci_prob: float) -> pd.DataFrame:
+        """:func:`arviz.summary` of ``names`` as numbers, equal-tailed ``ci_prob`` interval
+        (its columns name the level, e.g. ``eti95_lb``)."""
+        import arviz as az
+
+        with warnings.catch_warnings():
+            # A quantity fixed by construction (a reference bin at 0, a threshold whose
+            # posterior sits on one candidate) has no variance; ArviZ then divides 0/0
+            # for R-hat. The NaN it reports is the right answer.
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+            return az.summary(
+                self.idata, var_names=list(names), ci_prob=ci_prob, ci_kind="eti", round_to="none"
+            )
 
     def save(self, path, *, include_derived: bool = False) -> Path:
         """Write the fit to one netCDF file (:func:`sbp_bayes.save`); read it back with
