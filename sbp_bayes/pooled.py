@@ -173,17 +173,11 @@ class PooledFit(FitResult):
     """Tail fits of many series (see :func:`fit_pooled`); the result contract of
     :class:`sbp_bayes.results.FitResult` with ``kind == "pooled"``.
 
-    Attributes
-    ----------
-    idata : xarray.DataTree
-        ``posterior`` (per series ``upper_xi``, ``upper_sigma``, ``upper_tail_prob`` along
-        ``series``, and the hyperparameters), ``sample_stats``.
-    series : SeriesSummary
-        Each series' threshold, exceedances and body (what the model was built from).
-    config : dict
-        The options the fit was made with.
-    data : pandas.DataFrame
-        The long data as fitted: the ``config["series"]`` and ``config["value"]`` columns.
+    ``idata`` holds the ``posterior`` (per series ``upper_xi``, ``upper_sigma``,
+    ``upper_tail_prob`` along ``series``, and the hyperparameters) and ``sample_stats``;
+    ``series`` (a :class:`SeriesSummary`) each series' threshold, exceedances and body, what
+    the model was built from; ``config`` the options; ``data`` the long data as fitted (the
+    ``config["series"]`` and ``config["value"]`` columns).
     """
 
     kind = "pooled"
