@@ -109,7 +109,15 @@ def register_kind(kind: str, reader: Callable[[xr.DataTree], object]) -> None:
 
 
 def json_default(value):
-    """JSON for the numpy values and configuration objects found in a fit's metadata."""
+    """JSON for the numpy values and configuration objects found in a fit's metadata.
+
+    Examples
+    --------
+    >>> import json, numpy as np
+    >>> from sbp_bayes.persistence import json_default
+    >>> json.dumps({"edges": np.array([0.0, 1.5]), "n": np.int64(3)}, default=json_default)
+    '{"edges": [0.0, 1.5], "n": 3}'
+    """
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -135,7 +143,16 @@ def with_metadata(tree: xr.DataTree, kind: str, meta: dict) -> xr.DataTree:
 
 def stored_kind(attrs) -> str | None:
     """The kind of fit whose root attributes are ``attrs`` (None if sbp_bayes did not write
-    them): the ``sbp_bayes_kind`` attribute, or for older files the metadata key present."""
+    them): the ``sbp_bayes_kind`` attribute, or for older files the metadata key present.
+
+    Examples
+    --------
+    >>> from sbp_bayes.persistence import stored_kind
+    >>> stored_kind({"sbp_bayes_kind": "pooled"}), stored_kind({"sbp_bayes_dynamic": "{}"})
+    ('pooled', 'dynamic')
+    >>> stored_kind({"sbp_bayes": "{}"}), stored_kind({"title": "something else"})
+    ('static', None)
+    """
     if KIND_ATTR in attrs:
         return str(attrs[KIND_ATTR])
     for kind in ("dynamic", "pooled", "static"):  # "sbp_bayes" last: the plainest key
@@ -145,7 +162,14 @@ def stored_kind(attrs) -> str | None:
 
 
 def own_attrs(attrs) -> dict:
-    """``attrs`` without the attributes this module writes (metadata, kind, version)."""
+    """``attrs`` without the attributes this module writes (metadata, kind, version).
+
+    Examples
+    --------
+    >>> from sbp_bayes.persistence import own_attrs
+    >>> own_attrs({"sbp_bayes_kind": "static", "sbp_bayes": "{}", "created_at": "2026-01-01"})
+    {'created_at': '2026-01-01'}
+    """
     written = {*META_KEYS.values(), KIND_ATTR, VERSION_ATTR}
     return {key: value for key, value in attrs.items() if key not in written}
 
@@ -157,7 +181,18 @@ def read_meta(node: xr.DataTree, kind: str) -> dict:
 
 def subtree_groups(tree: xr.DataTree, prefix: str) -> dict[str, xr.Dataset]:
     """``{path: Dataset}`` of every node of ``tree`` under ``prefix`` (root attributes
-    included), for nesting one fit inside another's file with ``DataTree.from_dict``."""
+    included), for nesting one fit inside another's file with ``DataTree.from_dict``.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from sbp_bayes.persistence import subtree_groups
+    >>> groups = {"/": xr.Dataset(attrs={"k": "v"}), "/posterior": xr.Dataset({"x": 1.0})}
+    >>> inner = xr.DataTree.from_dict(groups)
+    >>> outer = xr.DataTree.from_dict(subtree_groups(inner, "/innovations"))
+    >>> sorted(outer["innovations"].children), outer["innovations"].attrs
+    (['posterior'], {'k': 'v'})
+    """
     groups = {}
     for node in tree.subtree:
         relative = node.relative_to(tree)

@@ -149,6 +149,18 @@ def test_a_two_stage_fit_is_saved_without_temporary_files(cases, tmp_path, monke
     _assert_same_draws(sbp_bayes.load(path), fit)
 
 
+@pytest.mark.parametrize("case", ["dynamic_location_scale", "pooled"])
+def test_files_without_kind_and_version_attributes_still_load(cases, case, tmp_path):
+    """The first formats had only each kind's metadata key (a dynamic fit's static
+    innovations a group with the static key): such files load as before."""
+    fit, _ = cases[case]
+    tree = fit.to_datatree()
+    for node in tree.subtree:
+        node.attrs = {k: v for k, v in node.attrs.items() if k not in (KIND_ATTR, VERSION_ATTR)}
+    tree.to_netcdf(tmp_path / "old.nc", engine="h5netcdf")
+    _assert_same_draws(sbp_bayes.load(tmp_path / "old.nc"), fit)
+
+
 def test_files_of_another_origin_or_a_newer_version_are_refused(tmp_path):
     example = sbp_bayes.datasets.load_example_fit()
     # The bundled example was written before files named their kind: it loads as static.
