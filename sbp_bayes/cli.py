@@ -116,10 +116,10 @@ def _fit_folder(path: str) -> tuple[Path, Path]:
 
 
 def _load_fit(fit_file: Path):
-    from sbp_bayes.dynamic import load_fit
+    from sbp_bayes.persistence import load
 
     try:
-        return load_fit(fit_file)
+        return load(fit_file)
     except (OSError, ValueError, KeyError) as error:
         raise UserError(f"{fit_file}: cannot read the saved fit: {_one_line(error)}") from None
 
@@ -142,9 +142,7 @@ def _command_line(argv: list[str]) -> str:
 
 
 def _is_dynamic(fit) -> bool:
-    from sbp_bayes.dynamic import DynamicFit
-
-    return isinstance(fit, DynamicFit)
+    return fit.kind == "dynamic"
 
 
 def _write_report(fit, spec, out_dir: Path, *, command: str) -> Path:
@@ -792,9 +790,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from sbp_bayes import __version__
+    from sbp_bayes.persistence import package_version
 
-    return __version__
+    return package_version()
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -99,8 +99,7 @@ _THRESHOLD_COLOUR = {"lower": "C2", "upper": "C4"}
 
 def _sides(fit) -> list[str]:
     """The tails this fit has, lower first."""
-    posterior = fit.idata["posterior"]
-    return [side for side in ("lower", "upper") if f"{side}_xi" in posterior]
+    return list(fit.sides)
 
 
 def _check_side(fit, tail: str) -> None:

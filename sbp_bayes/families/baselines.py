@@ -26,10 +26,10 @@ from sbp_bayes.model import (
     MIN_EXCEEDANCES,
     DataError,
     Design,
-    _gap_between,
-    _tail_shape,
+    gap_between,
     make_design,
     summarise,
+    tail_shape,
 )
 from sbp_bayes.priors import Prior, PriorError
 from sbp_bayes.stats import FrozenSplicedBinnedPareto
@@ -117,7 +117,7 @@ def _fixed_threshold(values: np.ndarray, side: str, given, share: float) -> floa
         return threshold
     n_beyond = max(MIN_EXCEEDANCES, round(share * x.size))
     oriented = x if side == "upper" else np.sort(-x)
-    value = _gap_between(oriented, n_beyond)
+    value = gap_between(oriented, n_beyond)
     if value is None:
         raise DataError(f"No {side} threshold can be placed: the {n_beyond} most extreme values are tied.")
     return value if side == "upper" else -value
@@ -230,7 +230,7 @@ def _build_gng(values, *, priors=None, lower_threshold=None, upper_threshold=Non
             excess = pm.Data(f"{side}_excess", excesses[side])
             max_excess = pm.Data(f"{side}_max_excess", float(excesses[side][-1]))
             gpd_sigma = resolved[f"{side}_sigma"].create(f"{side}_sigma", parameters_as_data=True)
-            xi = _tail_shape(side, resolved[f"{side}_xi"], gpd_sigma, max_excess)
+            xi = tail_shape(side, resolved[f"{side}_xi"], gpd_sigma, max_excess)
             # The tail mass is the Normal's own mass beyond the threshold (evmix phiul = TRUE).
             if side == "upper":
                 log_mass = normal_lccdf(mu, sigma, threshold)
@@ -379,7 +379,7 @@ def _build_pot(values, *, priors=None, upper_threshold=None, tails="upper", **_)
             excess_data.shape[0] * pt.log(rate) + (n_total - excess_data.shape[0]) * pt.log1p(-rate),
         )
         gpd_sigma = resolved["upper_sigma"].create("upper_sigma", parameters_as_data=True)
-        xi = _tail_shape("upper", resolved["upper_xi"], gpd_sigma, max_excess)
+        xi = tail_shape("upper", resolved["upper_xi"], gpd_sigma, max_excess)
         pm.Potential("likelihood", pt.sum(gpd_logpdf(excess_data, xi, gpd_sigma)))
     model.sbp_structure = ("pot_gpd", tuple(sorted((k, v.structure()) for k, v in resolved.items())))
     edges = np.concatenate([_empirical_body_edges(values, threshold), [values.max() + 1.0]])
@@ -489,7 +489,7 @@ def _build_sbp_continuous(
             mass = pm.Deterministic(f"{side}_tail_prob", mass)
             # Continuity at the splice: a g(0) = a / sigma equals the body density there.
             gpd_sigma = pm.Deterministic(f"{side}_sigma", mass / density_at_threshold)
-            xi = _tail_shape(side, resolved[f"{side}_xi"], gpd_sigma, max_excess)
+            xi = tail_shape(side, resolved[f"{side}_xi"], gpd_sigma, max_excess)
             total = total + excess.shape[0] * pt.log(mass) + pt.sum(gpd_logpdf(excess, xi, gpd_sigma))
         pm.Potential("likelihood", total)
     model.sbp_structure = (
