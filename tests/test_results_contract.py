@@ -319,18 +319,6 @@ def _private_imports(name: str) -> list[str]:
     ]
 
 
-#: Modules whose private imports another branch removes (the reporting layer).
-_REPORTING = {"sbp_bayes.render_compare", "sbp_bayes.render_dynamic"}
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="h12b"))
-        if name in _REPORTING
-        else name
-        for name in sorted(_modules())
-    ],
-)
+@pytest.mark.parametrize("module", sorted(_modules()))
 def test_no_module_imports_a_private_name_of_another(module):
     assert _private_imports(module) == []
