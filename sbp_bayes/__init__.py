@@ -12,26 +12,24 @@ Examples
 3.4588
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from sbp_bayes import datasets
 from sbp_bayes.calibration import crps, pinball_loss, pit, pp_curve, pp_levels, pp_mae
 from sbp_bayes.clusters import ExtremalIndex, decluster, extremal_index
 from sbp_bayes.comparison import ComparisonError, compare
+from sbp_bayes.diagnostics import DiagnosticsReport
 from sbp_bayes.distributions import InvalidParameterError, SplicedBinnedPareto
 from sbp_bayes.dynamic import DynamicFit, fit_dynamic
-from sbp_bayes.fit import DiagnosticsReport, SBPFit, fit, load
+from sbp_bayes.fit import SBPFit, fit
 from sbp_bayes.many import ManyFitError, fit_many
 from sbp_bayes.model import DataError, Design, build_model, make_design
+from sbp_bayes.persistence import load, package_version, save
 from sbp_bayes.pooled import PooledFit, fit_pooled
 from sbp_bayes.priors import Prior, PriorError
+from sbp_bayes.results import FitResult, Predictive
 from sbp_bayes.stats import FrozenSplicedBinnedPareto, sbp
 from sbp_bayes.threshold_prior import add_marginalized_threshold
 
-try:
-    __version__ = version("sbp_bayes")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
+__version__ = package_version()
 
 __all__ = [
     # distribution
@@ -49,8 +47,12 @@ __all__ = [
     "SBPFit",
     "build_model",
     "fit",
-    "load",
     "make_design",
+    # every kind of result: one contract, one file format
+    "FitResult",
+    "Predictive",
+    "load",
+    "save",
     # time-varying and many-series models
     "DynamicFit",
     "PooledFit",

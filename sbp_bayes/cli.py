@@ -116,10 +116,10 @@ def _fit_folder(path: str) -> tuple[Path, Path]:
 
 
 def _load_fit(fit_file: Path):
-    from sbp_bayes.dynamic import load_fit
+    from sbp_bayes.persistence import load
 
     try:
-        return load_fit(fit_file)
+        return load(fit_file)
     except (OSError, ValueError, KeyError) as error:
         raise UserError(f"{fit_file}: cannot read the saved fit: {_one_line(error)}") from None
 
@@ -142,9 +142,7 @@ def _command_line(argv: list[str]) -> str:
 
 
 def _is_dynamic(fit) -> bool:
-    from sbp_bayes.dynamic import DynamicFit
-
-    return isinstance(fit, DynamicFit)
+    return fit.kind == "dynamic"
 
 
 def _write_report(fit, spec, out_dir: Path, *, command: str) -> Path:
@@ -623,10 +621,31 @@ def _holdout_fraction(text: str) -> float:
     return value
 
 
+def _add_sampler_options(command: argparse.ArgumentParser, *, seed: str, quick: str) -> None:
+    """The options that override a spec's ``[sampler]`` section (``fit`` and ``fit-many``);
+    ``seed`` is the help of ``--seed``, ``quick`` ends the help of ``--quick``."""
+    from sbp_bayes.sampling import SAMPLERS
+
+    settings = command.add_argument_group("sampler settings (override the spec's [sampler] section)")
+    settings.add_argument("--draws", type=_positive_int, metavar="N", help="draws per chain")
+    settings.add_argument("--tune", type=_non_negative_int, metavar="N", help="tuning steps per chain")
+    settings.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
+    settings.add_argument("--seed", type=_non_negative_int, metavar="N", help=seed)
+    settings.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        help="sampler: auto (quadrature for the default SBP fit, nutpie otherwise) or a NUTS implementation",
+    )
+    settings.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a quick look: {QUICK['chains']} chains x {QUICK['draws']} draws ({QUICK['tune']} tuning)"
+        + quick,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (subcommands fit, report, check, fit-many, compare)."""
-    from sbp_bayes.fit import SAMPLERS
-
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Bayesian spliced binned-Pareto models of heavy-tailed data:\n"
@@ -651,22 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("spec", metavar="SPEC", help="model spec (TOML), e.g. models/danish.toml")
     fit.add_argument("--out", "-o", metavar="DIR", required=True, help="output folder (created if needed)")
-    settings = fit.add_argument_group("sampler settings (override the spec's [sampler] section)")
-    settings.add_argument("--draws", type=_positive_int, metavar="N", help="draws per chain")
-    settings.add_argument("--tune", type=_non_negative_int, metavar="N", help="tuning steps per chain")
-    settings.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
-    settings.add_argument("--seed", type=_non_negative_int, metavar="N", help="random seed")
-    settings.add_argument(
-        "--sampler",
-        choices=SAMPLERS,
-        help="sampler: auto (quadrature for the default SBP fit, nutpie otherwise) or a NUTS implementation",
-    )
-    settings.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"a quick look: {QUICK['chains']} chains x {QUICK['draws']} draws "
-        f"({QUICK['tune']} tuning); --draws/--tune/--chains still win",
-    )
+    _add_sampler_options(fit, seed="random seed", quick="; --draws/--tune/--chains still win")
     fit.set_defaults(run=_cmd_fit)
 
     init = commands.add_parser(
@@ -764,21 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="at most one progress line per this many seconds (default 10)",
     )
-    settings = many.add_argument_group("sampler settings (override the spec's [sampler] section)")
-    settings.add_argument("--draws", type=_positive_int, metavar="N", help="draws per chain")
-    settings.add_argument("--tune", type=_non_negative_int, metavar="N", help="tuning steps per chain")
-    settings.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
-    settings.add_argument("--seed", type=_non_negative_int, metavar="N", help="base random seed")
-    settings.add_argument(
-        "--sampler",
-        choices=SAMPLERS,
-        help="sampler: auto (quadrature for the default SBP fit, nutpie otherwise) or a NUTS implementation",
-    )
-    settings.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"a quick look: {QUICK['chains']} chains x {QUICK['draws']} draws ({QUICK['tune']} tuning) each",
-    )
+    _add_sampler_options(many, seed="base random seed", quick=" each")
     many.set_defaults(run=_cmd_fit_many)
 
     compare = commands.add_parser(
@@ -823,9 +813,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from sbp_bayes import __version__
+    from sbp_bayes.persistence import package_version
 
-    return __version__
+    return package_version()
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -29,7 +29,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
 
 from sbp_bayes.calibration import crps, pp_mae
 
@@ -85,15 +84,11 @@ def predictive_scores(fit, test_data, *, n_crps_draws: int = 4000, random_seed=N
     y = np.asarray(test_data, dtype=float)
     if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():
         raise ValueError("test_data must be a non-empty 1-D array of finite numbers.")
+    predictive = fit.predictive(y)  # the contract's (draws, observations) predictive
+    test_elpd = float(np.sum(predictive.log_density(y)))
+    mae = pp_mae(y, cdf_fn=predictive.mixture_cdf)
     dist = fit.distribution()
     n_draws = dist.batch_shape[0]
-    log_density = dist.logpdf(y[:, None])
-    test_elpd = float(np.sum(logsumexp(log_density, axis=-1) - np.log(n_draws)))
-
-    def mixture_cdf(observations):
-        return dist.cdf(np.asarray(observations, dtype=float)[:, None]).mean(axis=-1)
-
-    mae = pp_mae(y, cdf_fn=mixture_cdf)
     rng = np.random.default_rng(random_seed)
     chosen = rng.integers(n_draws, size=n_crps_draws)
     draws = dist[chosen].rvs(random_state=rng)

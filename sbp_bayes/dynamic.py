@@ -34,12 +34,9 @@ likelihood conditions on them); forecasts condition on the end of the data.
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -47,14 +44,26 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from sbp_bayes.diagnostics import combine_reports, convergence_report
 from sbp_bayes.distributions.gpd import gpd_logpdf
 from sbp_bayes.families.predictive import FrozenLocationScale, FrozenNormal, FrozenStudentT
+from sbp_bayes.families.registry import dynamic_family_names
 from sbp_bayes.model import DataError
+from sbp_bayes.persistence import (
+    from_tree,
+    load,
+    own_attrs,
+    package_version,
+    read_meta,
+    subtree_groups,
+    with_metadata,
+)
+from sbp_bayes.results import FitResult, Predictive
 from sbp_bayes.stats import FrozenSplicedBinnedPareto
 
 __all__ = ["DYNAMIC_FAMILIES", "DynamicDesign", "DynamicFit", "fit_dynamic", "load_dynamic", "load_fit"]
 
-DYNAMIC_FAMILIES = ("sbp", "binned", "normal", "student_t")
+DYNAMIC_FAMILIES = dynamic_family_names()  # ("sbp", "binned", "normal", "student_t")
 
 
 # ----------------------------------------------------------------------------- design
@@ -449,30 +458,27 @@ def _flat(posterior, name, thin=1):
     return values.reshape((-1, *values.shape[2:]))[::thin]
 
 
-@dataclass
-class DynamicPredictive:
+class DynamicPredictive(Predictive):
     """Per-draw predictive distributions at given time steps.
 
     ``dist`` has batch shape ``(n_draws, n_times)``: ``dist.cdf(y[None, :])`` gives each
-    draw's CDF at each observation; averaging over draws gives the posterior predictive.
+    draw's CDF at each observation; averaging over draws gives the posterior predictive
+    (:meth:`mixture_cdf`, :meth:`log_density`). A :class:`~sbp_bayes.results.Predictive`
+    with the time of each step in ``time``.
     """
 
-    dist: object
-    time: np.ndarray
-
-    def mixture_cdf(self, y) -> np.ndarray:
-        return self.dist.cdf(np.asarray(y, dtype=float)[None, :]).mean(axis=0)
-
-    def log_density(self, y) -> np.ndarray:
-        from scipy.special import logsumexp
-
-        per_draw = self.dist.logpdf(np.asarray(y, dtype=float)[None, :])
-        return logsumexp(per_draw, axis=0) - np.log(per_draw.shape[0])
+    def __init__(self, dist, time: np.ndarray, index=None):
+        super().__init__([(np.arange(dist.batch_shape[1]), dist, True)], dist.batch_shape[1], index)
+        self.dist = dist
+        self.time = time
 
 
 @dataclass
-class DynamicFit:
-    """A fitted dynamic model (see :func:`fit_dynamic`)."""
+class DynamicFit(FitResult):
+    """A fitted dynamic model (see :func:`fit_dynamic`); the result contract of
+    :class:`sbp_bayes.results.FitResult` with ``kind == "dynamic"``."""
+
+    kind = "dynamic"
 
     idata: xr.DataTree
     design: DynamicDesign
@@ -486,6 +492,18 @@ class DynamicFit:
     @property
     def family(self) -> str:
         return self.design.family
+
+    @property
+    def sides(self) -> list[str]:
+        """The tails with a GPD, lower first (for a location-scale fit, its innovations')."""
+        if self.design.family != "sbp":
+            return []
+        return [side for side in ("lower", "upper") if self.design.tails in ("both", side)]
+
+    @property
+    def version(self) -> str | None:
+        """sbp_bayes version that made the fit."""
+        return self.config.get("version")
 
     def _history(self):
         values, time, frame = _series_and_frame(self.data, self.target)
@@ -502,21 +520,11 @@ class DynamicFit:
         """Convergence diagnostics of every parameter (vectors by their worst element),
         against the standards of :meth:`sbp_bayes.SBPFit.check`; for a location-scale fit,
         of both stages (the innovations' parameters prefixed ``innovation:``)."""
-        from sbp_bayes.fit import DiagnosticsReport, convergence_report
-
         warn = kwargs.pop("warn", True)
         report = convergence_report(self.idata, self._checked_parameters(), warn=False, **kwargs)
         if self.innovations is not None:
             inner = self.innovations.check(warn=False, **kwargs)
-            table = pd.concat([report.table, inner.table.rename(index=lambda n: f"innovation:{n}")])
-            report = DiagnosticsReport(
-                table,
-                report.divergences + inner.divergences,
-                max(report.divergence_fraction, inner.divergence_fraction),
-                np.concatenate([np.atleast_1d(report.bfmi), np.atleast_1d(inner.bfmi)]),
-                report.problems + [f"innovations: {p}" for p in inner.problems],
-                report.standards,
-            )
+            report = combine_reports(report, inner, row_prefix="innovation", problem_prefix="innovations")
         if report.problems and warn:
             import warnings
 
@@ -527,10 +535,7 @@ class DynamicFit:
 
     def summary(self, var_names=None, ci_prob: float = 0.95) -> pd.DataFrame:
         """ArviZ's summary as numbers; the interval columns name their level (``eti95_lb``)."""
-        import arviz as az
-
-        names = var_names or self._checked_parameters()
-        return az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind="eti", round_to="none")
+        return self._posterior_summary(var_names or self._checked_parameters(), ci_prob)
 
     def predictive(self, new_data=None, *, thin: int = 1) -> DynamicPredictive:
         """Predictive distributions at the time steps of ``new_data`` (one step ahead:
@@ -539,8 +544,14 @@ class DynamicFit:
         ``new_data`` continues the fitted series (same index kind; with lags, the end of
         the fitted data provides the first lags).
         """
-        _values, _index, z, target_time = self._steps(new_data)
-        return DynamicPredictive(self._distribution(z, target_time, thin), target_time)
+        _values, index, z, target_time = self._steps(new_data)
+        return DynamicPredictive(self._distribution(z, target_time, thin), target_time, index)
+
+    def _prediction_chunks(self, new_data, thin: int):
+        values, index, z, time = self._steps(new_data)
+        for part in self._chunks(time.size, thin):
+            dist = self._distribution(z[part], time[part], thin)
+            yield values[part], index[part], Predictive.per_observation(dist, index[part])
 
     def _steps(self, new_data):
         """``(values, index, z, time)`` of the steps predicted: those of ``new_data``
@@ -700,71 +711,6 @@ class DynamicFit:
         start = float(self.config.get("time_start", 0.0))
         return np.asarray(time, dtype=float) - start
 
-    def score(self, new_data=None, *, ci_prob: float = 0.95, thin: int = 1) -> pd.DataFrame:
-        """Predictive percentile (PIT) of each new value with its credible interval and
-        the two-sided tail probability ``2 min(pit, 1 - pit)`` — the monitoring score.
-        Without ``new_data``: of the fitted observations (after the first ``lags``), each
-        under its one-step-ahead predictive (in-sample).
-
-        The upper side ``1 - pit`` is the predictive survival computed directly (as in
-        :func:`sbp_bayes.report.score`): ``1 - cdf`` rounds to 0 beyond ~1e-16."""
-        values, index, z, time = self._steps(new_data)
-        alpha = (1 - ci_prob) / 2
-        pit, survival, lower, median, upper = [], [], [], [], []
-        for part in self._chunks(time.size, thin):
-            dist = self._distribution(z[part], time[part], thin)
-            per_draw = dist.cdf(values[None, part])
-            pit.append(per_draw.mean(axis=0))
-            survival.append(dist.sf(values[None, part]).mean(axis=0))
-            quantiles = np.quantile(per_draw, [alpha, 0.5, 1 - alpha], axis=0)
-            lower.append(quantiles[0])
-            median.append(quantiles[1])
-            upper.append(quantiles[2])
-        pit, survival = np.concatenate(pit), np.concatenate(survival)
-        table = pd.DataFrame(
-            {
-                "value": values,
-                "pit": pit,
-                "median": np.concatenate(median),
-                "ci_lower": np.concatenate(lower),
-                "ci_upper": np.concatenate(upper),
-                "tail": np.where(pit < 0.5, "lower", "upper"),
-                "tail_probability": np.minimum(2 * np.minimum(pit, survival), 1.0),
-            },
-            index=index,
-        )
-        table.attrs["ci_prob"] = ci_prob
-        return table
-
-    def calibration(self, new_data=None, *, thin: int = 1, random_seed=None) -> pd.Series:
-        """PP-MAE by region (the paper's protocol, :func:`sbp_bayes.pp_mae`), mean CRPS and
-        log score on held-out data (without ``new_data``: in-sample, on the fitted observations)."""
-        from scipy.special import logsumexp
-
-        from sbp_bayes.calibration import crps, pp_mae
-
-        values, _index, z, time = self._steps(new_data)
-        rng = np.random.default_rng(random_seed)
-        pit, scores, log_density = [], [], []
-        for part in self._chunks(time.size, thin):
-            dist = self._distribution(z[part], time[part], thin)
-            observed = values[part]
-            pit.append(dist.cdf(observed[None, :]).mean(axis=0))
-            n_draws = dist.batch_shape[0]
-            draws = dist.rvs(random_state=rng)  # one value per draw and time step
-            scores.append(crps(observed, draws=draws.T) if n_draws > 1 else np.full(observed.size, np.nan))
-            per_draw = dist.logpdf(observed[None, :])
-            log_density.append(logsumexp(per_draw, axis=0) - np.log(per_draw.shape[0]))
-        pit = np.concatenate(pit)
-        mae = pp_mae(values, cdf_fn=lambda obs: pit)
-        return pd.Series(
-            {
-                **{f"pp_mae_{region}": float(v) for region, v in mae.items()},
-                "crps": float(np.mean(np.concatenate(scores))),
-                "log_score": float(np.mean(np.concatenate(log_density))),
-            }
-        )
-
     def tail_shape_path(self, side: str = "upper", *, ci_prob: float = 0.95) -> pd.DataFrame:
         """Posterior of the tail shape per time block: ``median`` and the equal-tailed
         ``ci_prob`` credible interval ``ci_lower``, ``ci_upper`` (default 95%, the level of
@@ -797,23 +743,56 @@ class DynamicFit:
 
     # -- persistence ----------------------------------------------------------------------
 
-    def save(self, path) -> Path:
-        """Write the fit to one netCDF file: the draws of every stage, the modelled
-        columns with their index, the design and the configuration. Read it back with
-        :func:`load_dynamic` (or :func:`load_fit`, which reads static fits as well).
+    def to_datatree(self, *, include_derived: bool = False) -> xr.DataTree:
+        """The fit as one tree (:mod:`sbp_bayes.persistence`): the groups of :attr:`idata`
+        at the root, the modelled columns with their index in ``/dynamic_data``, a
+        location-scale fit's innovations (stage 2, a fit of its own kind) as the nested
+        tree ``/innovations``, and the design and configuration as JSON in the root's
+        ``sbp_bayes_dynamic`` attribute."""
+        data, data_meta = _data_group(self)
+        innovations = self.innovations
+        meta = {
+            "kind": "dynamic",
+            "version": self.config.get("version", package_version()),
+            "target": self.target,
+            "design": self.design.to_config(),
+            "config": self.config,
+            "innovations": None if innovations is None else type(innovations).__name__,
+            **data_meta,
+        }
+        groups = {"/": xr.Dataset(attrs=own_attrs(self.idata.attrs))}
+        groups.update(self._idata_groups(include_derived))
+        groups[f"/{_DATA_GROUP}"] = data
+        if innovations is not None:
+            inner = innovations.to_datatree(include_derived=include_derived)
+            groups.update(subtree_groups(inner, f"/{_INNOVATIONS_GROUP}"))
+        return with_metadata(xr.DataTree.from_dict(groups), "dynamic", meta)
 
-        The groups of :attr:`idata` sit at the root, the data in ``/dynamic_data`` and a
-        location-scale fit's innovations (stage 2) under ``/innovations``, each with its
-        metadata as JSON in the ``sbp_bayes_dynamic`` (or, for a static innovations fit,
-        ``sbp_bayes``) attribute. The pointwise log-likelihood and posterior predictive
-        are left out, as in :meth:`sbp_bayes.SBPFit.save`.
-        """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as scratch:
-            tree = xr.DataTree.from_dict(_tree_groups(self, "", Path(scratch)))
-            tree.to_netcdf(path, engine="h5netcdf")
-        return path
+    @classmethod
+    def from_datatree(cls, tree: xr.DataTree) -> DynamicFit:
+        """The fit stored by :meth:`to_datatree` (a file's root or a nested group)."""
+        meta = read_meta(tree, "dynamic")
+        skip = (_DATA_GROUP, _INNOVATIONS_GROUP)
+        idata = xr.DataTree.from_dict(
+            {f"/{name}": child.to_dataset() for name, child in tree.children.items() if name not in skip}
+        )
+        idata.attrs = own_attrs(tree.attrs)
+        stored = tree[_DATA_GROUP].to_dataset()
+        raw_index = stored["index"].values
+        if meta["index_kind"] == "range":
+            index = pd.RangeIndex(raw_index.size, name=meta["index_name"])
+        elif meta["index_kind"] == "values":  # as saved (netCDF may change a datetime's unit)
+            index = pd.Index(raw_index, name=meta["index_name"]).astype(meta["index_dtype"])
+        else:
+            index = pd.Index(raw_index, name=meta["index_name"])
+        data = pd.DataFrame(stored["values"].values, index=index, columns=meta["columns"])
+        data.attrs.update(meta.get("data_attrs", {}))
+        config = dict(meta["config"])
+        config.setdefault("version", meta.get("version"))
+        fit = cls(idata, DynamicDesign.from_config(meta["design"]), data, meta["target"], config)
+        if meta.get("innovations") is not None:
+            fit.innovations = from_tree(tree[_INNOVATIONS_GROUP], where="the innovations group")
+        return fit
 
     def forecast(self, horizon: int, *, n_paths: int = 1000, random_seed=None) -> np.ndarray:
         """Sample paths ``horizon`` steps past the end of the data (shape
@@ -852,25 +831,8 @@ class DynamicFit:
 
 # ----------------------------------------------------------------------------- save, load
 
-#: Attribute holding a dynamic fit's metadata (JSON) in a saved file.
-META_KEY = "sbp_bayes_dynamic"
 _DATA_GROUP = "dynamic_data"
 _INNOVATIONS_GROUP = "innovations"
-_DERIVED_GROUPS = ("log_likelihood", "posterior_predictive")
-
-
-def _version() -> str:
-    from sbp_bayes import __version__
-
-    return __version__
-
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot save {type(value).__name__} in a fit's metadata")
 
 
 def _data_group(fit: DynamicFit) -> tuple[xr.Dataset, dict]:
@@ -893,98 +855,20 @@ def _data_group(fit: DynamicFit) -> tuple[xr.Dataset, dict]:
     return dataset, {**meta, "data_attrs": attrs}
 
 
-def _tree_groups(fit, prefix: str, scratch: Path) -> dict:
-    """``{node path: Dataset}`` of a fit and its innovations, for ``DataTree.from_dict``."""
-    from sbp_bayes.fit import SBPFit
-
-    if isinstance(fit, SBPFit):
-        # Through SBPFit.save itself, so that the static format has one definition.
-        file = scratch / f"static{len(list(scratch.iterdir()))}.nc"
-        fit.save(file)
-        with xr.open_datatree(file, engine="h5netcdf") as saved:
-            groups = {prefix: xr.Dataset(attrs=dict(saved.attrs))}
-            groups.update(
-                {f"{prefix}/{name}": node.to_dataset().load() for name, node in saved.children.items()}
-            )
-        return groups
-    data, data_meta = _data_group(fit)
-    innovations = fit.innovations
-    meta = {
-        "kind": "dynamic",
-        "version": fit.config.get("version", _version()),
-        "target": fit.target,
-        "design": fit.design.to_config(),
-        "config": fit.config,
-        "innovations": None if innovations is None else type(innovations).__name__,
-        **data_meta,
-    }
-    attrs = {**fit.idata.attrs, META_KEY: json.dumps(meta, default=_json_default)}
-    groups = {prefix or "/": xr.Dataset(attrs=attrs)}
-    for name, node in fit.idata.children.items():
-        if name not in _DERIVED_GROUPS:
-            groups[f"{prefix}/{name}"] = node.to_dataset()
-    groups[f"{prefix}/{_DATA_GROUP}"] = data
-    if innovations is not None:
-        groups.update(_tree_groups(innovations, f"{prefix}/{_INNOVATIONS_GROUP}", scratch))
-    return groups
-
-
-def _from_tree(node: xr.DataTree, scratch: Path) -> DynamicFit:
-    meta = json.loads(node.attrs[META_KEY])
-    skip = (_DATA_GROUP, _INNOVATIONS_GROUP)
-    idata = xr.DataTree.from_dict(
-        {f"/{name}": child.to_dataset() for name, child in node.children.items() if name not in skip}
-    )
-    idata.attrs = {k: v for k, v in node.attrs.items() if k != META_KEY}
-    stored = node[_DATA_GROUP].to_dataset()
-    raw_index = stored["index"].values
-    if meta["index_kind"] == "range":
-        index = pd.RangeIndex(raw_index.size, name=meta["index_name"])
-    elif meta["index_kind"] == "values":  # as saved (netCDF may change a datetime's unit)
-        index = pd.Index(raw_index, name=meta["index_name"]).astype(meta["index_dtype"])
-    else:
-        index = pd.Index(raw_index, name=meta["index_name"])
-    data = pd.DataFrame(stored["values"].values, index=index, columns=meta["columns"])
-    data.attrs.update(meta.get("data_attrs", {}))
-    config = dict(meta["config"])
-    config.setdefault("version", meta.get("version"))
-    fit = DynamicFit(idata, DynamicDesign.from_config(meta["design"]), data, meta["target"], config)
-    kind = meta.get("innovations")
-    if kind == "DynamicFit":
-        fit.innovations = _from_tree(node[_INNOVATIONS_GROUP], scratch)
-    elif kind is not None:
-        from sbp_bayes.fit import load
-
-        inner = node[_INNOVATIONS_GROUP]
-        file = scratch / f"static{len(list(scratch.iterdir()))}.nc"
-        standalone = {"/": xr.Dataset(attrs=dict(inner.attrs))}
-        standalone.update({f"/{name}": child.to_dataset() for name, child in inner.children.items()})
-        xr.DataTree.from_dict(standalone).to_netcdf(file, engine="h5netcdf")
-        fit.innovations = load(file)
-    return fit
-
-
 def load_dynamic(path) -> DynamicFit:
-    """Read a fit written by :meth:`DynamicFit.save`.
+    """Read a fit written by :meth:`DynamicFit.save`: :func:`sbp_bayes.load` insisting on a
+    dynamic fit.
 
     Examples
     --------
     >>> from sbp_bayes.dynamic import load_dynamic
     >>> fit = load_dynamic("results/paper_synthetic/fit.nc")  # doctest: +SKIP
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No saved fit at {path}; save one with DynamicFit.save(path).")
-    tree = xr.open_datatree(path, engine="h5netcdf").load()
-    if META_KEY not in tree.attrs:
-        raise ValueError(f"{path} is not a dynamic fit saved by sbp_bayes (no {META_KEY!r} metadata).")
-    with tempfile.TemporaryDirectory() as scratch:
-        return _from_tree(tree, Path(scratch))
+    return load(path, kind="dynamic")
 
 
 def load_fit(path):
-    """Read a saved fit of either kind: a :class:`DynamicFit` (:meth:`DynamicFit.save`)
-    or a static :class:`sbp_bayes.SBPFit` (:meth:`sbp_bayes.SBPFit.save`).
+    """Read a saved fit of any kind: :func:`sbp_bayes.load` under its former name.
 
     Examples
     --------
@@ -994,14 +878,7 @@ def load_fit(path):
     ...     type(load_fit(path)).__name__
     'SBPFit'
     """
-    from sbp_bayes.fit import load
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No saved fit at {path}; save one with the fit's save(path).")
-    with xr.open_datatree(path, engine="h5netcdf") as tree:
-        dynamic = META_KEY in tree.attrs
-    return load_dynamic(path) if dynamic else load(path)
+    return load(path)
 
 
 # ----------------------------------------------------------------------------- fit
@@ -1129,7 +1006,7 @@ def fit_dynamic(
         "bins": bins,
         "tail_share": tail_share,
         "time_start": float(time[lags]),
-        "version": _version(),
+        "version": package_version(),
     }
     result = DynamicFit(idata, design, frame, target, config)
     if two_stage:

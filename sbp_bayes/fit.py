@@ -15,17 +15,21 @@ result holds, per draw, the full canonical SBP parameter set under the names of
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sbp_bayes.diagnostics import (
+    BFMI_MIN,
+    DIVERGENCE_FRACTION_MAX,
+    ESS_MIN,
+    RHAT_MAX,
+    DiagnosticsReport,
+    convergence_report,
+)
 from sbp_bayes.model import (
     DEFAULT_MAX_TAIL_POINTS,
     DEFAULT_MIN_TAIL_POINTS,
@@ -39,7 +43,15 @@ from sbp_bayes.model import (
     prepare_data,
     summarise,
 )
+from sbp_bayes.persistence import (
+    load,
+    own_attrs,
+    package_version,
+    read_meta,
+    with_metadata,
+)
 from sbp_bayes.priors import Prior
+from sbp_bayes.results import PREDICTIVE_CHUNK_ELEMENTS, FitResult, Predictive
 from sbp_bayes.sampling import SAMPLERS, check_sampler, check_sampler_settings, sample
 
 __all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "check_sampler_settings", "fit", "load"]
@@ -48,17 +60,6 @@ __all__ = ["SAMPLERS", "DiagnosticsReport", "SBPFit", "check_sampler_settings", 
 THRESHOLD_WEIGHTS = ("cross_validation", "posterior")
 #: Largest pointwise log-likelihood (observations x draws) stored automatically.
 AUTO_LOG_LIKELIHOOD_LIMIT = 20_000_000
-#: Convergence standards of :meth:`SBPFit.check` (Vehtari et al. 2021; Betancourt 2016).
-RHAT_MAX = 1.01
-ESS_MIN = 400
-DIVERGENCE_FRACTION_MAX = 0.01
-BFMI_MIN = 0.3
-
-
-def _version() -> str:
-    from sbp_bayes import __version__
-
-    return __version__
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -287,135 +288,10 @@ def _weigh_candidates(
     return posterior, chosen_by_side, weights_table
 
 
-# ----------------------------------------------------------------------------- diagnostics
-
-
-@dataclass
-class DiagnosticsReport:
-    """Outcome of :meth:`SBPFit.check`.
-
-    ``table`` has one row per checked parameter (``r_hat``, ``ess_bulk``, ``ess_tail``
-    and whether it passes); ``divergences``, ``divergence_fraction`` and ``bfmi`` (per
-    chain) describe the sampler; ``problems`` says in words what failed and what to do.
-    """
-
-    table: pd.DataFrame
-    divergences: int
-    divergence_fraction: float
-    bfmi: np.ndarray
-    problems: list[str] = field(default_factory=list)
-    standards: dict = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return not self.problems
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __str__(self) -> str:
-        verdict = "PASSED" if self.passed else "FAILED"
-        lines = [
-            f"Diagnostics {verdict} (R-hat <= {self.standards.get('rhat_max')}, bulk and tail ESS >= "
-            f"{self.standards.get('ess_min')}, divergences <= {self.standards.get('divergence_max'):.0%}, "
-            f"BFMI >= {self.standards.get('bfmi_min')})",
-            self.table.to_string(float_format=lambda v: f"{v:.4g}"),
-            f"divergences: {self.divergences} ({self.divergence_fraction:.2%}); "
-            f"BFMI per chain: {', '.join(f'{b:.2f}' for b in np.atleast_1d(self.bfmi))}",
-        ]
-        lines += [f"- {problem}" for problem in self.problems]
-        return "\n".join(lines)
-
-
-def convergence_report(
-    idata: xr.DataTree,
-    names: Sequence[str],
-    *,
-    rhat_max: float = RHAT_MAX,
-    ess_min: float = ESS_MIN,
-    divergence_max: float = DIVERGENCE_FRACTION_MAX,
-    bfmi_min: float = BFMI_MIN,
-    warn: bool = True,
-) -> DiagnosticsReport:
-    """R-hat, bulk/tail ESS, divergences and E-BFMI of ``names`` against the standards
-    of :meth:`SBPFit.check`. A vector parameter is represented by its worst element
-    (largest R-hat, smallest ESS)."""
-    import arviz as az
-
-    rows = []
-    if names:
-        # An element fixed by construction (e.g. a reference category at 0) has 0/0 for its
-        # R-hat: NaN, skipped by nanmax/nanmin below, not a numpy warning.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rhat = az.rhat(idata, var_names=list(names))
-            ess_bulk = az.ess(idata, var_names=list(names), method="bulk")
-            ess_tail = az.ess(idata, var_names=list(names), method="tail")
-        for name in names:
-            rows.append(
-                {
-                    "parameter": name,
-                    "r_hat": float(np.nanmax(np.asarray(rhat[name]))),
-                    "ess_bulk": float(np.nanmin(np.asarray(ess_bulk[name]))),
-                    "ess_tail": float(np.nanmin(np.asarray(ess_tail[name]))),
-                }
-            )
-    table = pd.DataFrame(rows, columns=["parameter", "r_hat", "ess_bulk", "ess_tail"]).set_index("parameter")
-    table["passed"] = (table.r_hat <= rhat_max) & (table.ess_bulk >= ess_min) & (table.ess_tail >= ess_min)
-    # Exact (conjugate) draws have no sampler statistics: nothing can diverge.
-    stats = idata["sample_stats"] if "sample_stats" in idata.children else xr.Dataset()
-    posterior = idata["posterior"]
-    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
-    fraction = divergences / n_draws
-    bfmi = np.asarray(az.bfmi(stats["energy"])) if "energy" in stats else np.array([np.nan])
-
-    problems = []
-    bad_rhat = table.index[table.r_hat > rhat_max].tolist()
-    if bad_rhat:
-        problems.append(
-            f"R-hat above {rhat_max} for {', '.join(bad_rhat)}: chains disagree. Run longer "
-            "(tune=2000, draws=2000) and look at the trace plot; a tail with few exceedances may "
-            "need an informative prior on xi."
-        )
-    bad_ess = table.index[(table.ess_bulk < ess_min) | (table.ess_tail < ess_min)].tolist()
-    if bad_ess:
-        problems.append(
-            f"Effective sample size below {ess_min} for {', '.join(bad_ess)}: increase draws "
-            f"(currently {posterior.sizes['draw']} per chain) or chains."
-        )
-    if fraction > divergence_max:
-        problems.append(
-            f"{divergences} divergent transitions ({fraction:.1%} of draws): the posterior has regions "
-            "NUTS cannot follow; check that the data have a tail on each modelled side, or fix the "
-            "threshold, or tighten the prior on xi."
-        )
-    if np.any(np.asarray(bfmi) < bfmi_min):
-        problems.append(
-            f"E-BFMI below {bfmi_min} in some chain ({np.round(bfmi, 2).tolist()}): poor exploration "
-            "of the energy; increase tune."
-        )
-    report = DiagnosticsReport(
-        table,
-        divergences,
-        fraction,
-        bfmi,
-        problems,
-        standards={
-            "rhat_max": rhat_max,
-            "ess_min": ess_min,
-            "divergence_max": divergence_max,
-            "bfmi_min": bfmi_min,
-        },
-    )
-    if problems and warn:
-        warnings.warn("Convergence diagnostics failed:\n" + "\n".join(problems), UserWarning, stacklevel=3)
-    return report
-
-
 # ----------------------------------------------------------------------------- result
 
 
-class SBPFit:
+class SBPFit(FitResult):
     """A fitted spliced binned-Pareto model.
 
     Attributes
@@ -433,7 +309,12 @@ class SBPFit:
         The options the fit was made with (JSON-serialisable).
     version : str
         sbp_bayes version that made the fit.
+
+    The result contract of every kind of fit (:class:`sbp_bayes.results.FitResult`),
+    ``kind == "static"``; every baseline family of :mod:`sbp_bayes.families` gives one.
     """
+
+    kind = "static"
 
     def __init__(self, idata: xr.DataTree, data: pd.Series, design: Design, config: dict, version: str):
         self.idata = idata
@@ -456,12 +337,13 @@ class SBPFit:
         return self.idata["posterior"].to_dataset()
 
     @property
-    def n_draws(self) -> int:
-        posterior = self.idata["posterior"]
-        return posterior.sizes["chain"] * posterior.sizes["draw"]
+    def sides(self) -> list[str]:
+        """The tails with a GPD, lower first (those with a shape in the posterior)."""
+        return [side for side in ("lower", "upper") if f"{side}_xi" in self.idata["posterior"]]
 
     def _sides(self) -> list[str]:
-        return [side for side in ("lower", "upper") if f"{side}_xi" in self.idata["posterior"]]
+        """:attr:`sides` under its former name."""
+        return self.sides
 
     @property
     def family(self) -> str:
@@ -480,10 +362,10 @@ class SBPFit:
             return list(self.config.get("family_info", {}).get("checked", []))
         names = []
         posterior = self.idata["posterior"]
-        for side in self._sides():
+        for side in self.sides:
             names += [f"{side}_xi", f"{side}_sigma_ref", f"{side}_sigma", f"{side}_tail_prob"]
         sampled_by_nuts = self.config.get("sampler") not in ("quadrature", "exact")
-        for side in self._sides() if sampled_by_nuts else ():
+        for side in self.sides if sampled_by_nuts else ():
             # Per-candidate NUTS draws: the sampled GPD parameters themselves.
             names += [
                 name
@@ -495,11 +377,11 @@ class SBPFit:
     def parameter_names(self) -> list[str]:
         """The tail parameters of this fit, in reporting order (a fixed threshold, which
         does not vary, is left out); for baselines without tails, their parameters."""
-        if self.family != "sbp" and not self._sides():
+        if self.family != "sbp" and not self.sides:
             # The binned baseline has exact draws and no sampled parameter: its bin probabilities.
             return self._checked_parameters() or ["bin_probs"]
         names = []
-        for side in self._sides():
+        for side in self.sides:
             names += [f"{side}_xi", f"{side}_sigma", f"{side}_tail_prob"]
             if not self._threshold_is_fixed(side):
                 names.append(f"{side}_threshold")
@@ -513,14 +395,8 @@ class SBPFit:
         package; its columns name it, e.g. ``eti95_lb`` and ``eti95_ub``), MCSE, ESS and
         R-hat.
         """
-        import arviz as az
-
         names = list(var_names) if var_names is not None else self.parameter_names()
-        with warnings.catch_warnings():
-            # A threshold whose posterior sits on one candidate has no variance; ArviZ
-            # then divides 0/0 for R-hat. The NaN it reports is the right answer.
-            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
-            return az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind="eti", round_to="none")
+        return self._posterior_summary(names, ci_prob)
 
     def __repr__(self) -> str:
         post = self.idata["posterior"]
@@ -533,7 +409,7 @@ class SBPFit:
             f"SBPFit: {len(self.data)} observations, {model}, "
             f"{post.sizes['chain']} chains x {post.sizes['draw']} draws ({self.config.get('sampler')})"
         ]
-        for side in self._sides():
+        for side in self.sides:
             xi = post[f"{side}_xi"].values
             threshold = post[f"{side}_threshold"].values
             if self.family == "sbp":
@@ -781,32 +657,50 @@ class SBPFit:
 
         return report.tail_shape_posterior(self, ci_prob=ci_prob, ci_kind=ci_kind)
 
-    def score(self, values, *, ci_prob=0.95, ci_kind="eti"):
-        """Predictive percentile of each value (see :func:`sbp_bayes.report.score`)."""
+    def score(self, values=None, *, ci_prob=0.95, ci_kind="eti"):
+        """Predictive percentile of each value, default the fitted data (see
+        :func:`sbp_bayes.report.score`: the columns of every kind's ``score`` and the
+        per-draw interval of the tail probability)."""
         from sbp_bayes import report
 
-        return report.score(self, values, ci_prob=ci_prob, ci_kind=ci_kind)
+        return report.score(self, self.data if values is None else values, ci_prob=ci_prob, ci_kind=ci_kind)
+
+    def _observations(self, new_data) -> tuple[np.ndarray, pd.Index]:
+        """Values and index of ``new_data`` (default: the fitted data)."""
+        if new_data is None:
+            return self.data.to_numpy(dtype=float), self.data.index
+        if isinstance(new_data, pd.Series):
+            values, index = new_data.to_numpy(dtype=float), new_data.index
+        else:
+            values = np.asarray(new_data, dtype=float)
+            index = pd.RangeIndex(values.size, name="observation")
+        if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
+            raise ValueError("new_data must be a non-empty 1-D array or Series of finite numbers.")
+        return values, index
+
+    def predictive(self, new_data=None, *, thin: int = 1) -> Predictive:
+        """The predictive of each value of ``new_data`` (default: the fitted data) under
+        every ``thin``-th posterior draw: a :class:`~sbp_bayes.results.Predictive` of
+        batch ``(draws, observations)``, the same law (:meth:`distribution`) for every
+        observation of this i.i.d. model."""
+        values, index = self._observations(new_data)
+        return Predictive.shared(self.distribution(thin), values.size, index)
+
+    def _prediction_chunks(self, new_data, thin: int):
+        values, index = self._observations(new_data)
+        dist = self.distribution(thin)
+        size = max(1, PREDICTIVE_CHUNK_ELEMENTS // dist.batch_shape[0])
+        for start in range(0, values.size, size):
+            part = slice(start, start + size)
+            yield values[part], index[part], Predictive.shared(dist, values[part].size, index[part])
 
     # -- persistence ----------------------------------------------------------------------
 
-    def save(self, path, *, include_derived: bool = False) -> Path:
-        """Write the fit to one netCDF file: draws, data (with index), configuration,
-        design and the package version. Read it back with :func:`sbp_bayes.load`.
-
-        The pointwise log-likelihood and posterior predictive are derived from the draws
-        and the data, and are N times larger than the draws; they are left out unless
-        ``include_derived`` (recompute them after loading with
-        :meth:`compute_log_likelihood` / :meth:`posterior_predictive`)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        derived = () if include_derived else ("log_likelihood", "posterior_predictive")
-        tree = xr.DataTree.from_dict(
-            {
-                f"/{name}": node.to_dataset()
-                for name, node in self.idata.children.items()
-                if name not in derived
-            }
-        )
+    def to_datatree(self, *, include_derived: bool = False) -> xr.DataTree:
+        """The fit as one tree (:mod:`sbp_bayes.persistence`): the groups of :attr:`idata`
+        and, as JSON in the root's ``sbp_bayes`` attribute, the configuration, design,
+        version and the data's name, attributes and index kind."""
+        tree = xr.DataTree.from_dict(self._idata_groups(include_derived))
         tree.attrs = dict(self.idata.attrs)
         meta = {
             "config": self.config,
@@ -818,57 +712,24 @@ class SBPFit:
             if isinstance(self.data.index, pd.RangeIndex)
             else str(self.data.index.dtype),
         }
-        tree.attrs = {**tree.attrs, "sbp_bayes": json.dumps(meta, default=_json_default)}
-        tree.to_netcdf(path, engine="h5netcdf")
-        return path
+        return with_metadata(tree, "static", meta)
 
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Prior):
-        return value.to_config()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def load(path):
-    """Read a fit written by :meth:`SBPFit.save` (an :class:`SBPFit`) or by
-    :meth:`sbp_bayes.dynamic.DynamicFit.save` (a :class:`~sbp_bayes.dynamic.DynamicFit`).
-
-    Examples
-    --------
-    The bundled example fit is such a file:
-
-    >>> from importlib.resources import as_file, files
-    >>> import sbp_bayes
-    >>> with as_file(files("sbp_bayes.datasets") / "danish_fit.nc") as path:
-    ...     fit = sbp_bayes.load(path)
-    >>> fit.n_draws, fit.data.attrs["units"]
-    (1000, 'million DKK')
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No saved fit at {path}; save one with SBPFit.save(path).")
-    tree = xr.open_datatree(path, engine="h5netcdf").load()
-    from sbp_bayes.dynamic import META_KEY, load_dynamic
-
-    if META_KEY in tree.attrs:  # a DynamicFit: one loader for every kind of saved fit
-        return load_dynamic(path)
-    if "sbp_bayes" not in tree.attrs:
-        raise ValueError(f"{path} is not a fit saved by sbp_bayes (no 'sbp_bayes' metadata).")
-    meta = json.loads(tree.attrs["sbp_bayes"])
-    observed = tree["observed_data"]["y"]
-    index = observed["obs_id"].values
-    if meta.get("index_kind") == "range":
-        index = pd.RangeIndex(len(index))
-    elif str(meta.get("index_kind", "")).startswith("datetime64"):
-        index = pd.DatetimeIndex(pd.to_datetime(index, format="ISO8601"))  # dates were saved as text
-    data = pd.Series(observed.values, index=index, name=meta.get("data_name"))
-    data.attrs.update(meta.get("data_attrs", {}))
-    design = None if meta.get("design") is None else Design.from_config(meta["design"])
-    return SBPFit(tree, data, design, meta["config"], meta["version"])
+    @classmethod
+    def from_datatree(cls, tree: xr.DataTree) -> SBPFit:
+        """The fit stored by :meth:`to_datatree` (a file's root or a nested group)."""
+        meta = read_meta(tree, "static")
+        idata = xr.DataTree.from_dict({f"/{name}": node.to_dataset() for name, node in tree.children.items()})
+        idata.attrs = own_attrs(tree.attrs)
+        observed = idata["observed_data"]["y"]
+        index = observed["obs_id"].values
+        if meta.get("index_kind") == "range":
+            index = pd.RangeIndex(len(index))
+        elif str(meta.get("index_kind", "")).startswith("datetime64"):
+            index = pd.DatetimeIndex(pd.to_datetime(index, format="ISO8601"))  # dates were saved as text
+        data = pd.Series(observed.values, index=index, name=meta.get("data_name"))
+        data.attrs.update(meta.get("data_attrs", {}))
+        design = None if meta.get("design") is None else Design.from_config(meta["design"])
+        return cls(idata, data, design, meta["config"], meta["version"])
 
 
 # ----------------------------------------------------------------------------- fit
@@ -1139,7 +1000,7 @@ def fit(
         "n_omitted": int(np.size(data) - values.size) if nan_policy == "omit" else 0,
         "decluster": series.attrs.get("declustering"),
     }
-    result = SBPFit(idata, series, design, config, _version())
+    result = SBPFit(idata, series, design, config, package_version())
     if log_likelihood is True or (
         log_likelihood == "auto" and values.size * result.n_draws <= AUTO_LOG_LIKELIHOOD_LIMIT
     ):

@@ -349,7 +349,7 @@ def _fit_and_record(
 
     Runs on a worker. Every exception of the fit is caught and recorded: a failing series
     is an answer, not a crash of the run."""
-    import sbp_bayes
+    from sbp_bayes.fit import fit as fit_series
 
     store = Path(store)
     key = record_key
@@ -373,7 +373,7 @@ def _fit_and_record(
             # What a warning would say ends up in the record (diagnostics, notes).
             warnings.simplefilter("ignore")
             series = pd.Series(values, name=str(name))
-            fit = sbp_bayes.fit(series, random_seed=seed, progressbar=False, **fit_options)
+            fit = fit_series(series, random_seed=seed, progressbar=False, **fit_options)
             record["fit_seconds"] = time.perf_counter() - started
             diagnostics = fit.check(warn=False)
             fit_path = store / "fits" / f"{key}.nc"
@@ -441,15 +441,15 @@ def _split_series(frame, series: str, value: str) -> list[tuple[object, np.ndarr
 
 
 def _check_fit_options(fit_options: dict) -> None:
-    import sbp_bayes
+    from sbp_bayes.fit import fit
 
     for name in _RESERVED_FIT_OPTIONS:
         if name in fit_options:
             raise ManyFitError(f"fit_many sets {name!r} itself; leave it out of the fit options")
     try:
-        inspect.signature(sbp_bayes.fit).bind(None, **fit_options)
+        inspect.signature(fit).bind(None, **fit_options)
     except TypeError as error:
-        valid = [p for p in inspect.signature(sbp_bayes.fit).parameters if p not in _RESERVED_FIT_OPTIONS]
+        valid = [p for p in inspect.signature(fit).parameters if p not in _RESERVED_FIT_OPTIONS]
         raise ManyFitError(
             f"{error}; the fit options are those of sbp_bayes.fit: {', '.join(valid)}"
         ) from None

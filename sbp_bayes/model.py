@@ -68,10 +68,12 @@ __all__ = [
     "build_model_from_statistics",
     "candidate_priors",
     "default_priors",
+    "gap_between",
     "dirichlet_concentration",
     "make_design",
     "prepare_data",
     "summarise",
+    "tail_shape",
     "threshold_log_prior",
 ]
 
@@ -231,10 +233,18 @@ class Design:
         )
 
 
-def _gap_between(sorted_values: np.ndarray, n_above: int) -> float | None:
+def gap_between(sorted_values: np.ndarray, n_above: int) -> float | None:
     """A threshold leaving about ``n_above`` of the sorted values above it, placed midway
     between two *distinct* neighbouring values so that no observation sits on it.
-    Returns None if the values have no gap there (all tied)."""
+    Returns None if the values have no gap there (all tied).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sbp_bayes.model import gap_between
+    >>> gap_between(np.array([1.0, 2.0, 3.0, 3.0, 5.0]), 2)  # ties at 3: midway between 2 and 3
+    2.5
+    """
     n = sorted_values.size
     rank = n - n_above  # threshold between sorted_values[rank - 1] and sorted_values[rank]
     unique = np.unique(sorted_values)
@@ -256,7 +266,7 @@ def _candidate_values(
     """Candidate thresholds for the upper tail of ``upper_side_values`` (sorted),
     geometrically spaced in exceedance count from ``most`` down to ``fewest``."""
     counts = np.unique(np.round(np.geomspace(most, fewest, n_candidates)).astype(int))[::-1]
-    values = [_gap_between(upper_side_values, int(count)) for count in counts]
+    values = [gap_between(upper_side_values, int(count)) for count in counts]
     values = np.unique([v for v in values if v is not None])
     exceedances = upper_side_values.size - np.searchsorted(upper_side_values, values, side="right")
     # With tied data the gap below a tied run leaves more than the target count above it;
@@ -582,7 +592,7 @@ def body_terms(stats: SufficientStatistics, design: Design, concentration) -> Bo
     return BodyTerms(alpha, centre, lower, upper)
 
 
-def _tail_shape(side: str, prior: Prior, sigma_ref, max_excess, n_candidates: int | None = None):
+def tail_shape(side: str, prior: Prior, sigma_ref, max_excess, n_candidates: int | None = None):
     """ξ restricted to where every observation is inside the GPD support.
 
     ``ξ = lo + exp(y)`` (or a logistic map when the prior has an upper bound too), with
@@ -668,7 +678,7 @@ def build_model_from_statistics(
                 "max_excess": pm.Data(f"{side}_max_excess", summary.max_excess),
             }
             sigma_ref = resolved[f"{side}_sigma"].create(f"{side}_sigma_ref", parameters_as_data=True)
-            xi = _tail_shape(side, resolved[f"{side}_xi"], sigma_ref, data["max_excess"])
+            xi = tail_shape(side, resolved[f"{side}_xi"], sigma_ref, data["max_excess"])
             n_candidates = summary.offsets.size
             log_prior = threshold_log_prior((threshold_priors or {}).get(side), n_candidates, side)
             if side == "lower":
@@ -773,7 +783,7 @@ def build_candidate_model(stats: SufficientStatistics, design: Design, priors=No
                 parameters_as_data=True,
                 dims=f"{side}_candidate",
             )
-            xi = _tail_shape(side, resolved[f"{side}_xi"], sigma, max_excess, n_candidates)
+            xi = tail_shape(side, resolved[f"{side}_xi"], sigma, max_excess, n_candidates)
             total = total + gpd_logpdf(excess, xi[candidate], sigma[candidate]).sum()
         pm.Potential("likelihood", total)
     _attach_design(model, design, stats, resolved, dirichlet_concentration(design, dirichlet), "candidates")

@@ -70,6 +70,11 @@ __all__ = [
     "plot_trace",
     # model comparison
     "plot_comparison",
+    # dynamic models
+    "plot_calibration",
+    "plot_series",
+    "plot_tail_shape_path",
+    "plot_traces",
     # output
     "save_figure",
 ]
@@ -123,8 +128,7 @@ def _drop_lazy_jax() -> None:
 
 def _sides(fit) -> list[str]:
     """The tails this fit has, lower first."""
-    posterior = fit.idata["posterior"]
-    return [side for side in ("lower", "upper") if f"{side}_xi" in posterior]
+    return list(fit.sides)
 
 
 def _check_side(fit, tail: str) -> None:
@@ -1427,3 +1431,177 @@ def plot_comparison(table) -> Figure:
         )
         ax.grid(axis="x", alpha=0.3)
     return fig
+
+
+# ----------------------------------------------------------------------------- dynamic models
+# Figures of a dynamic fit (sbp_bayes.dynamic.DynamicFit) in its report; they take the fit
+# and the tables the report computed, so that nothing is computed twice.
+
+#: Posterior draws used for the predictive band of the dynamic series figure.
+DYNAMIC_BAND_DRAWS = 400
+#: The dynamic series figure's second panel shows the last this many steps.
+ZOOM_STEPS = 500
+#: Parameters in the dynamic trace figure (those with the largest R-hat).
+TRACE_PARAMETERS = 4
+
+
+def draw_thinning(fit, max_draws: int) -> int:
+    """The thinning step that keeps at most ``max_draws`` of a fit's posterior draws."""
+    post = fit.idata["posterior"]
+    return max(1, math.ceil(post.sizes["chain"] * post.sizes["draw"] / max_draws))
+
+
+def modelled_time(fit) -> np.ndarray:
+    """The time of each modelled step (the index if numeric, else the step number)."""
+    index = fit.data.index
+    time = np.asarray(index, dtype=float) if index.dtype.kind in "iuf" else np.arange(len(index), dtype=float)
+    return time[fit.design.lags :]
+
+
+def time_name(fit) -> str:
+    """The name of a dynamic fit's time axis: its index name, else ``"step"``."""
+    return str(fit.data.index.name or "step")
+
+
+def _dynamic_figure(n_rows: int = 1, n_cols: int = 1, size=(9.0, 4.0)):
+    figure = Figure(figsize=size, layout="constrained")
+    axes = figure.subplots(n_rows, n_cols, squeeze=False)
+    return figure, axes
+
+
+def plot_series(fit, scores, unusual, *, ci_prob: float, title: str) -> Figure:
+    """The series with the one-step-ahead predictive median and ``ci_prob`` band, the
+    most unusual observations ringed; a second panel shows the last :data:`ZOOM_STEPS`."""
+    samples = fit.sample_predictive(thin=draw_thinning(fit, DYNAMIC_BAND_DRAWS), random_seed=0)
+    alpha = (1 - ci_prob) / 2
+    lower, median, upper = np.quantile(samples, [alpha, 0.5, 1 - alpha], axis=0)
+    time = modelled_time(fit)
+    values = scores["value"].to_numpy()
+    flagged = np.zeros(len(scores), dtype=bool)  # by position: an index may repeat
+    flagged[np.argsort(scores["tail_probability"].to_numpy(), kind="stable")[: len(unusual)]] = True
+    zoom = time.size > 2 * ZOOM_STEPS
+    figure, axes = _dynamic_figure(2 if zoom else 1, 1, size=(9.0, 6.5 if zoom else 3.8))
+    parts = [slice(None)] + ([slice(time.size - ZOOM_STEPS, None)] if zoom else [])
+    for ax, part in zip(axes[:, 0], parts, strict=True):
+        ax.fill_between(
+            time[part], lower[part], upper[part], color="tab:blue", alpha=0.25, lw=0,
+            label=f"{ci_prob:.0%} predictive interval",
+        )  # fmt: skip
+        ax.plot(time[part], median[part], color="tab:blue", lw=0.8, label="predictive median")
+        ax.plot(time[part], values[part], color="0.2", lw=0.4, marker=".", ms=1.5, label="data")
+        ring = flagged[part]
+        ax.plot(
+            time[part][ring], values[part][ring], "o", mfc="none", mec="tab:red", ms=7,
+            label=f"{int(flagged.sum())} most unusual",
+        )  # fmt: skip
+        ax.set_xlabel(time_name(fit))
+        ax.set_ylabel(str(fit.target))
+    axes[0, 0].legend(loc="upper left", fontsize="small", ncols=2)
+    axes[0, 0].set_title(f"{title}: one-step-ahead predictive (in-sample)")
+    if zoom:
+        axes[1, 0].set_title(f"last {ZOOM_STEPS} steps", fontsize="medium")
+    return figure
+
+
+def plot_calibration(scores, *, title: str) -> Figure:
+    """PIT histogram (flat when calibrated, with the 95% band of a uniform sample's bin
+    counts) and PP plot with the paper's tail regions shaded."""
+    from scipy import stats
+
+    from sbp_bayes.calibration import pp_curve
+
+    pit = scores["pit"].to_numpy()
+    figure, axes = _dynamic_figure(1, 2, size=(9.0, 3.8))
+    ax = axes[0, 0]
+    n_bins = 20
+    n = pit.size
+    low, high = stats.binom.ppf([0.025, 0.975], n, 1 / n_bins) * n_bins / n
+    ax.axhspan(low, high, color="0.85", label="95% band, uniform")
+    ax.hist(pit, bins=np.linspace(0, 1, n_bins + 1), density=True, color="tab:blue", alpha=0.8)
+    ax.axhline(1.0, color="0.3", lw=0.8)
+    ax.set_xlabel("PIT (predictive CDF at the observation)")
+    ax.set_ylabel("density")
+    ax.set_title("PIT histogram")
+    ax.legend(fontsize="small", loc="lower center")
+    ax = axes[0, 1]
+    curve = pp_curve(scores["value"].to_numpy(), cdf_fn=lambda _: pit)
+    ax.axvspan(0, 0.05, color="0.92")
+    ax.axvspan(0.95, 1, color="0.92")
+    ax.plot([0, 1], [0, 1], color="0.3", lw=0.8)
+    ax.plot(curve["level"], curve["observed"], ".-", color="tab:blue", ms=3, lw=0.8)
+    ax.set_xlabel("level q")
+    ax.set_ylabel("fraction of observations below the q-quantile")
+    ax.set_title("PP plot (tails shaded)")
+    figure.suptitle(f"{title}: in-sample calibration, {n} observations")
+    return figure
+
+
+def plot_tail_shape_path(table, *, end_time: float, time_name: str, title: str) -> Figure:
+    """Posterior median and interval of ξ per time block (the last block ends at
+    ``end_time``), one line per tail."""
+    figure, axes = _dynamic_figure(1, 1, size=(9.0, 3.6))
+    ax = axes[0, 0]
+    colours = {"lower": "tab:orange", "upper": "tab:blue"}
+    for side, rows in table.groupby(level="side", sort=False):
+        edges = np.append(rows["start_time"].to_numpy(), end_time)
+
+        def steps(column, rows=rows):
+            values = rows[column].to_numpy()
+            return np.append(values, values[-1])  # so that the last block is drawn too
+
+        colour = colours[side]
+        ax.fill_between(
+            edges, steps("ci_lower"), steps("ci_upper"), step="post", color=colour, alpha=0.25, lw=0
+        )
+        ax.step(edges, steps("median"), where="post", color=colour, label=f"{side} tail")
+    ax.axhline(0.0, color="0.5", lw=0.6)
+    ax.set_xlabel(time_name)
+    ax.set_ylabel("tail shape ξ")
+    ci = float(table["ci_prob"].iloc[0])
+    ax.set_title(f"{title}: tail shape per block (median, {ci:.0%} interval)")
+    ax.legend(fontsize="small")
+    return figure
+
+
+def _worst_parameters(fit, diagnostics, count: int) -> list[tuple[str, object]]:
+    """``(label, stage)`` of the ``count`` parameters with the largest R-hat."""
+    ranked = diagnostics.table.sort_values("r_hat", ascending=False, na_position="last").index
+    chosen = []
+    for label in ranked[:count]:
+        stage = fit.innovations if str(label).startswith("innovation:") else fit
+        chosen.append((str(label), stage))
+    return chosen
+
+
+def plot_traces(fit, diagnostics, *, title: str) -> Figure:
+    """Per-chain traces and densities of the parameters with the largest R-hat (for a
+    vector, its element with the largest R-hat)."""
+    import warnings
+
+    import arviz as az
+
+    chosen = _worst_parameters(fit, diagnostics, TRACE_PARAMETERS)
+    figure, axes = _dynamic_figure(len(chosen), 2, size=(9.0, 1.9 * len(chosen) + 0.6))
+    for row, (label, stage) in enumerate(chosen):
+        name = label.removeprefix("innovation:")
+        values = stage.idata["posterior"][name]
+        extra = [dim for dim in values.dims if dim not in ("chain", "draw")]
+        element = ""
+        if extra:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # constant elements give 0/0
+                rhat = np.asarray(az.rhat(stage.idata, var_names=[name])[name])
+            flat = np.nan_to_num(rhat.ravel(), nan=-np.inf)
+            position = np.unravel_index(int(np.argmax(flat)), rhat.shape)
+            selection = dict(zip(extra, position, strict=True))
+            values = values.isel(selection)
+            element = "[" + ", ".join(str(values[dim].item()) for dim in extra) + "]"
+        draws = values.transpose("chain", "draw").to_numpy()
+        for chain in range(draws.shape[0]):
+            axes[row, 0].plot(draws[chain], lw=0.5)
+            axes[row, 1].hist(draws[chain], bins=30, histtype="step", density=True)
+        axes[row, 0].set_ylabel(f"{label}{element}", fontsize="small")
+    axes[-1, 0].set_xlabel("draw")
+    axes[-1, 1].set_xlabel("value")
+    figure.suptitle(f"{title}: traces of the {len(chosen)} parameters with the largest R-hat")
+    return figure

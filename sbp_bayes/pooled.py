@@ -35,15 +35,23 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from sbp_bayes.diagnostics import convergence_report
 from sbp_bayes.distributions.gpd import gpd_logpdf
-from sbp_bayes.model import MIN_EXCEEDANCES, DataError, _gap_between
+from sbp_bayes.model import MIN_EXCEEDANCES, DataError, gap_between
+from sbp_bayes.persistence import own_attrs, package_version, read_meta, with_metadata
+from sbp_bayes.results import FitResult, Predictive
 from sbp_bayes.stats import FrozenSplicedBinnedPareto
 
-__all__ = ["PooledFit", "fit_pooled"]
+__all__ = ["PooledFit", "SeriesSummary", "fit_pooled"]
 
 
 @dataclass(frozen=True)
-class _SeriesSummary:
+class SeriesSummary:
+    """What the pooled model needs of each series (in the order of ``names``): its fixed
+    threshold, size, exceedances (``excess``, all series one after another, with
+    ``series_of_excess`` naming the owner), the scale of an exponential tail, and its body
+    bins and counts."""
+
     names: list
     thresholds: np.ndarray
     n_points: np.ndarray
@@ -58,7 +66,7 @@ class _SeriesSummary:
 
 def _summarise_series(
     frame: pd.DataFrame, series: str, value: str, tail_share: float, bins: int
-) -> _SeriesSummary:
+) -> SeriesSummary:
     if series not in frame.columns or value not in frame.columns:
         missing = [c for c in (series, value) if c not in frame.columns]
         raise DataError(
@@ -81,7 +89,7 @@ def _summarise_series(
         if not np.isfinite(x).all():
             raise DataError(f"Series {name!r} has missing or infinite values; drop them explicitly first.")
         n_beyond = max(MIN_EXCEEDANCES, round(tail_share * x.size))
-        u = _gap_between(x, n_beyond)
+        u = gap_between(x, n_beyond)
         if u is None or (x > u).sum() < MIN_EXCEEDANCES:
             raise DataError(
                 f"Series {name!r} ({x.size} points) has fewer than {MIN_EXCEEDANCES} distinct exceedances "
@@ -99,7 +107,7 @@ def _summarise_series(
         body_edge = np.linspace(x[0], u, bins + 1)
         edges.append(body_edge)
         counts.append(np.histogram(x[x <= u], bins=body_edge)[0].astype(float))
-    return _SeriesSummary(
+    return SeriesSummary(
         names,
         np.asarray(thresholds),
         np.asarray(n_points),
@@ -113,7 +121,7 @@ def _summarise_series(
     )
 
 
-def _build_pooled_model(summary: _SeriesSummary, pooling: str) -> pm.Model:
+def _build_pooled_model(summary: SeriesSummary, pooling: str) -> pm.Model:
     n_series = len(summary.names)
     coords = {"series": [str(n) for n in summary.names]}
     with pm.Model(coords=coords) as model:
@@ -156,21 +164,104 @@ def _build_pooled_model(summary: _SeriesSummary, pooling: str) -> pm.Model:
     return model
 
 
+#: Group of a saved pooled fit holding its long data (series name and value per row).
+_DATA_GROUP = "pooled_data"
+
+
 @dataclass
-class PooledFit:
-    """Tail fits of many series (see :func:`fit_pooled`)."""
+class PooledFit(FitResult):
+    """Tail fits of many series (see :func:`fit_pooled`); the result contract of
+    :class:`sbp_bayes.results.FitResult` with ``kind == "pooled"``.
+
+    ``idata`` holds the ``posterior`` (per series ``upper_xi``, ``upper_sigma``,
+    ``upper_tail_prob`` along ``series``, and the hyperparameters) and ``sample_stats``;
+    ``series`` (a :class:`SeriesSummary`) each series' threshold, exceedances and body, what
+    the model was built from; ``config`` the options; ``data`` the long data as fitted (the
+    ``config["series"]`` and ``config["value"]`` columns).
+    """
+
+    kind = "pooled"
 
     idata: xr.DataTree
-    summary: _SeriesSummary
+    series: SeriesSummary
     config: dict = field(default_factory=dict)
+    data: pd.DataFrame | None = None
+
+    @property
+    def family(self) -> str:
+        return "sbp"
+
+    @property
+    def sides(self) -> list[str]:
+        """Only the upper tails are modelled (a fixed threshold per series)."""
+        return ["upper"]
+
+    @property
+    def version(self) -> str | None:
+        """sbp_bayes version that made the fit."""
+        return self.config.get("version")
+
+    def _checked_parameters(self) -> list[str]:
+        names = [n for n in self.idata["posterior"].data_vars if not n.endswith("_unconstrained")]
+        return [n for n in names if n != "log_sigma_offset"]
 
     def check(self, **kwargs):
         """Convergence diagnostics (worst element of each vector parameter)."""
-        from sbp_bayes.fit import convergence_report
+        return convergence_report(self.idata, self._checked_parameters(), **kwargs)
 
-        names = [n for n in self.idata["posterior"].data_vars if not n.endswith("_unconstrained")]
-        names = [n for n in names if n != "log_sigma_offset"]
-        return convergence_report(self.idata, names, **kwargs)
+    def summary(self, var_names=None, ci_prob: float = 0.95) -> pd.DataFrame:
+        """ArviZ's summary as numbers, one row per series and parameter; the interval
+        columns name their level (``eti95_lb``). For the per-series tail table see
+        :meth:`series_table`."""
+        names = list(var_names) if var_names is not None else self._checked_parameters()
+        return self._posterior_summary(names, ci_prob)
+
+    def _rows(self, new_data) -> pd.DataFrame:
+        """The long frame of ``new_data`` (default: the fitted data), its columns checked."""
+        frame = self.data if new_data is None else new_data
+        series, value = self.config.get("series", "series"), self.config.get("value", "value")
+        if frame is None:
+            raise ValueError("This fit keeps no data; pass new_data (a long DataFrame).")
+        if not isinstance(frame, pd.DataFrame) or series not in frame or value not in frame:
+            raise DataError(
+                f"new_data must be a long DataFrame with a {series!r} and a {value!r} column, as fitted."
+            )
+        unknown = sorted(set(frame[series]) - set(self.series.names), key=str)
+        if unknown:
+            raise DataError(
+                f"Series {', '.join(map(repr, unknown))} were not fitted; known: "
+                f"{', '.join(map(str, self.series.names))}."
+            )
+        return frame
+
+    def predictive(self, new_data=None, *, thin: int = 1) -> Predictive:
+        """The predictive of each row of ``new_data`` (default: the fitted data): its
+        series' SBP under every ``thin``-th posterior draw (:meth:`distribution`), as a
+        :class:`~sbp_bayes.results.Predictive` of batch ``(draws, rows)``."""
+        frame = self._rows(new_data)
+        owner = frame[self.config.get("series", "series")].to_numpy()
+        groups = [
+            (np.flatnonzero(owner == name), self.distribution(name, thin=thin))
+            for name in self.series.names
+            if np.any(owner == name)
+        ]
+        return Predictive.grouped(groups, len(frame), frame.index)
+
+    def _prediction_chunks(self, new_data, thin: int):
+        frame = self._rows(new_data)
+        values = frame[self.config.get("value", "value")].to_numpy(dtype=float)
+        yield values, frame.index, self.predictive(frame, thin=thin)
+
+    def to_datatree(self, *, include_derived: bool = False) -> xr.DataTree:
+        """The fit as one tree (:mod:`sbp_bayes.persistence`): the groups of :attr:`idata`,
+        the long data in ``/pooled_data`` and the configuration as JSON in the root's
+        ``sbp_bayes_pooled`` attribute (the per-series summary is rebuilt from the data)."""
+        return _pooled_to_datatree(self, include_derived)
+
+    @classmethod
+    def from_datatree(cls, tree: xr.DataTree) -> PooledFit:
+        """The fit stored by :meth:`to_datatree`."""
+        return _pooled_from_datatree(tree)
 
     def series_table(self, *, ci_prob: float = 0.95) -> pd.DataFrame:
         """Per series: threshold, exceedances, ξ and σ (median and equal-tailed ``ci_prob``
@@ -179,7 +270,7 @@ class PooledFit:
         alpha = (1 - ci_prob) / 2
 
         def summarise(name):
-            values = post[name].values.reshape(-1, len(self.summary.names))
+            values = post[name].values.reshape(-1, len(self.series.names))
             return np.quantile(values, [0.5, alpha, 1 - alpha], axis=0)
 
         xi = summarise("upper_xi")
@@ -187,9 +278,9 @@ class PooledFit:
         tail = summarise("upper_tail_prob")
         return pd.DataFrame(
             {
-                "threshold": self.summary.thresholds,
-                "n": self.summary.n_points,
-                "exceedances": self.summary.n_exceed,
+                "threshold": self.series.thresholds,
+                "n": self.series.n_points,
+                "exceedances": self.series.n_exceed,
                 "xi_median": xi[0],
                 "xi_ci_lower": xi[1],
                 "xi_ci_upper": xi[2],
@@ -198,21 +289,26 @@ class PooledFit:
                 "sigma_ci_upper": sigma[2],
                 "tail_prob_median": tail[0],
             },
-            index=pd.Index(self.summary.names, name="series"),
+            index=pd.Index(self.series.names, name="series"),
         )
 
-    def distribution(self, series) -> FrozenSplicedBinnedPareto:
-        """The SBP of every posterior draw for one series (body and tail mass drawn
-        exactly from their conjugate posterior, as in :func:`sbp_bayes.fit`)."""
-        j = self.summary.names.index(series)
+    def distribution(self, series, *, thin: int = 1) -> FrozenSplicedBinnedPareto:
+        """The SBP of every ``thin``-th posterior draw for one series (body and tail mass
+        drawn exactly from their conjugate posterior, as in :func:`sbp_bayes.fit`)."""
+        j = self.series.names.index(series)
         post = self.idata["posterior"]
-        xi = post["upper_xi"].values[..., j].reshape(-1)
-        sigma = post["upper_sigma"].values[..., j].reshape(-1)
-        tail = post["upper_tail_prob"].values[..., j].reshape(-1)
-        body = post[f"body_share_{j}"].values.reshape(xi.size, -1) if f"body_share_{j}" in post else None
-        edges = self.summary.body_edges[j]
+        xi = post["upper_xi"].values[..., j].reshape(-1)[::thin]
+        sigma = post["upper_sigma"].values[..., j].reshape(-1)[::thin]
+        tail = post["upper_tail_prob"].values[..., j].reshape(-1)[::thin]
+        share = f"body_share_{j}"
+        body = (
+            post[share].values.reshape(post[share].sizes["chain"] * post[share].sizes["draw"], -1)[::thin]
+            if share in post
+            else None
+        )
+        edges = self.series.body_edges[j]
         if body is None:
-            counts = self.summary.body_counts[j]
+            counts = self.series.body_counts[j]
             body = np.broadcast_to((counts + 1) / (counts + 1).sum(), (xi.size, counts.size))
         top = edges[-1] + 1.0
         probs = np.concatenate([(1 - tail)[:, None] * body, tail[:, None]], axis=1)
@@ -289,5 +385,53 @@ def fit_pooled(
     tail = rng.beta(1 + summary.n_exceed, bins + summary.n_points - summary.n_exceed, size=shape)
     posterior = posterior.assign(upper_tail_prob=(("chain", "draw", "series"), tail))
     idata["posterior"] = xr.DataTree(posterior)
-    config = {"series": series, "value": value, "pooling": pooling, "tail_share": tail_share, "bins": bins}
-    return PooledFit(idata, summary, config)
+    config = {
+        "series": series,
+        "value": value,
+        "pooling": pooling,
+        "tail_share": tail_share,
+        "bins": bins,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "sampler": sampler,
+        "random_seed": random_seed,
+        "version": package_version(),
+    }
+    return PooledFit(idata, summary, config, data[[series, value]].copy())
+
+
+def _pooled_to_datatree(fit: PooledFit, include_derived: bool) -> xr.DataTree:
+    series, value = fit.config["series"], fit.config["value"]
+    names = fit.data[series].to_numpy()
+    index = fit.data.index
+    numeric_index = index.dtype.kind in "iuf"
+    data = xr.Dataset(
+        {
+            "series": ("row", names if names.dtype.kind in "iufb" else names.astype(str)),
+            "value": ("row", fit.data[value].to_numpy(dtype=float)),
+            "index": ("row", index.to_numpy() if numeric_index else index.astype(str).to_numpy(dtype=str)),
+        }
+    )
+    groups = {"/": xr.Dataset(attrs=own_attrs(fit.idata.attrs))}
+    groups.update(fit._idata_groups(include_derived))
+    groups[f"/{_DATA_GROUP}"] = data
+    meta = {"config": fit.config, "version": fit.version, "index_name": index.name}
+    return with_metadata(xr.DataTree.from_dict(groups), "pooled", meta)
+
+
+def _pooled_from_datatree(tree: xr.DataTree) -> PooledFit:
+    meta = read_meta(tree, "pooled")
+    config = dict(meta["config"])
+    idata = xr.DataTree.from_dict(
+        {f"/{name}": child.to_dataset() for name, child in tree.children.items() if name != _DATA_GROUP}
+    )
+    idata.attrs = own_attrs(tree.attrs)
+    stored = tree[_DATA_GROUP].to_dataset()
+    data = pd.DataFrame(
+        {config["series"]: stored["series"].values, config["value"]: stored["value"].values},
+        index=pd.Index(stored["index"].values, name=meta.get("index_name")),
+    )
+    # The per-series summary is a deterministic function of the data and the options.
+    summary = _summarise_series(data, config["series"], config["value"], config["tail_share"], config["bins"])
+    return PooledFit(idata, summary, config, data)

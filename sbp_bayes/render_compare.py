@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sbp_bayes.render import _markdown_table, _readable, format_number
+from sbp_bayes.reporting import Document, format_number
 
 __all__ = ["COLUMN_MEANINGS", "best_models", "verdict_words", "write_comparison"]
 
@@ -259,30 +259,31 @@ def write_comparison(
     figure_path = save_figure(plot_comparison(table), out_dir / "comparison.png")
 
     made = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
-    header = [
-        f"Written {made} by sbp_bayes {__version__}.",
-        f"Command: `{command}`" if command else None,
-        *notes,
-    ]
-    blocks = [f"# {title or 'Model comparison'}", "\n".join(f"- {line}" for line in header if line)]
-    blocks += ["## Verdict", "\n".join(f"- {line}" for line in _verdict(table, fits))]
-    blocks += ["## Table", _markdown_table(_readable(table)) + f"\n\n[CSV]({csv_path.name})"]
-    meanings = [
-        f"- `{column}`: {COLUMN_MEANINGS[column]}" for column in table.columns if column in COLUMN_MEANINGS
-    ]
-    blocks += ["### What the columns mean", "\n".join(meanings)]
+    doc = Document(out_dir)
+    doc.heading(1, title or "Model comparison")
+    doc.bullets(
+        [f"Written {made} by sbp_bayes {__version__}.", f"Command: `{command}`" if command else None, *notes]
+    )
+    doc.heading(2, "Verdict")
+    doc.bullets(_verdict(table, fits))
+    doc.heading(2, "Table")
+    doc.saved_table(table, csv_path.name)
+    doc.heading(3, "What the columns mean")
+    doc.bullets(
+        [f"`{column}`: {COLUMN_MEANINGS[column]}" for column in table.columns if column in COLUMN_MEANINGS]
+    )
     if "elpd_loo" in table.columns:
-        blocks.append(
+        doc.paragraph(
             "A model more than 4 standard errors of the difference (`diff_in_se`) behind the best is clearly "
             "worse; within 2 the data cannot tell them apart. LOO compares models over the same observations "
             "on the same scale only."
         )
-    blocks += ["## Pareto k", "\n".join(f"- {line}" for line in _pareto_lines(table))]
-    blocks += [
-        "## Models",
-        "\n".join(f"- {line}" for line in _model_lines({n: fits[n] for n in table.index})),
-    ]
-    blocks += ["## Figure", f"![model comparison]({figure_path.name})"]
+    doc.heading(2, "Pareto k")
+    doc.bullets(_pareto_lines(table))
+    doc.heading(2, "Models")
+    doc.bullets(_model_lines({n: fits[n] for n in table.index}))
+    doc.heading(2, "Figure")
+    doc.saved_figure("model comparison", figure_path.name)
     markdown_path = out_dir / "comparison.md"
-    markdown_path.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    markdown_path.write_text(doc.markdown(), encoding="utf-8")
     return markdown_path

@@ -23,27 +23,20 @@ held-out check is :meth:`DynamicFit.calibration` on data the fit has not seen.
 from __future__ import annotations
 
 import math
-import shlex
-import sys
 import warnings
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sbp_bayes.render import _Document, _numbers, format_number, quick_look_notice
+from sbp_bayes.families.registry import REGISTRY
+from sbp_bayes.plots import draw_thinning, modelled_time, time_name
+from sbp_bayes.reporting import diagnostics_section, finish_report, format_number, number_list, start_report
 
 __all__ = ["tail_shape_table", "write_dynamic_report"]
 
 #: Posterior draws used for the scores and the calibration (thinned evenly above this).
 MAX_SCORE_DRAWS = 1000
-#: Posterior draws used for the predictive band of the series figure.
-MAX_BAND_DRAWS = 400
-#: The series figure's second panel shows the last this many steps.
-ZOOM_STEPS = 500
-#: Parameters in the trace figure (those with the largest R-hat).
-TRACE_PARAMETERS = 4
 
 _FEATURE_ACTION = {
     "location_scale": "two stages (McNeil & Frey 2000): a Student-t regression of the location and log "
@@ -51,20 +44,9 @@ _FEATURE_ACTION = {
     "logit": "one model: the features act on every bin's log-probability (a multinomial logit) and on "
     "the tails' probabilities and GPD scales",
 }
-_DESCRIPTIONS = {
-    "sbp": "spliced binned-Pareto: histogram body, GPD tails",
-    "binned": "histogram over the whole range, no tails",
-    "normal": "Gaussian, location and log scale linear in the features",
-    "student_t": "Student-t, location and log scale linear in the features",
-}
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _thin(fit, max_draws: int) -> int:
-    post = fit.idata["posterior"]
-    return max(1, math.ceil(post.sizes["chain"] * post.sizes["draw"] / max_draws))
 
 
 def _sides(fit) -> list[str]:
@@ -81,24 +63,13 @@ def _tail_stage(fit):
     return fit.innovations
 
 
-def _modelled_time(fit) -> np.ndarray:
-    """The time of each modelled step (the index if numeric, else the step number)."""
-    index = fit.data.index
-    time = np.asarray(index, dtype=float) if index.dtype.kind in "iuf" else np.arange(len(index), dtype=float)
-    return time[fit.design.lags :]
-
-
-def _time_name(fit) -> str:
-    return str(fit.data.index.name or "step")
-
-
 def tail_shape_table(fit, *, ci_prob: float = 0.95) -> pd.DataFrame:
     """The tail shape ξ of each modelled tail per time block: ``side``, ``block``, its
     first step (``start``, counted from the first modelled step) and that step's time
     (``start_time``), posterior median and equal-tailed ``ci_prob`` interval.
 
     One block per side when the shapes are constant."""
-    time = _modelled_time(fit)
+    time = modelled_time(fit)
     rows = []
     for side in _sides(fit):
         path = fit.tail_shape_path(side, ci_prob=ci_prob).reset_index()
@@ -135,153 +106,6 @@ def _calibration_table(fit, thin: int) -> pd.DataFrame:
     return table
 
 
-# ----------------------------------------------------------------------------- figures
-
-
-def _figure(n_rows: int = 1, n_cols: int = 1, size=(9.0, 4.0)):
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, layout="constrained")
-    axes = figure.subplots(n_rows, n_cols, squeeze=False)
-    return figure, axes
-
-
-def plot_series(fit, scores: pd.DataFrame, unusual: pd.DataFrame, *, ci_prob: float, title: str):
-    """The series with the one-step-ahead predictive median and ``ci_prob`` band, the
-    most unusual observations ringed; a second panel shows the last :data:`ZOOM_STEPS`."""
-    samples = fit.sample_predictive(thin=_thin(fit, MAX_BAND_DRAWS), random_seed=0)
-    alpha = (1 - ci_prob) / 2
-    lower, median, upper = np.quantile(samples, [alpha, 0.5, 1 - alpha], axis=0)
-    time = _modelled_time(fit)
-    values = scores["value"].to_numpy()
-    flagged = np.zeros(len(scores), dtype=bool)  # by position: an index may repeat
-    flagged[np.argsort(scores["tail_probability"].to_numpy(), kind="stable")[: len(unusual)]] = True
-    zoom = time.size > 2 * ZOOM_STEPS
-    figure, axes = _figure(2 if zoom else 1, 1, size=(9.0, 6.5 if zoom else 3.8))
-    parts = [slice(None)] + ([slice(time.size - ZOOM_STEPS, None)] if zoom else [])
-    for ax, part in zip(axes[:, 0], parts, strict=True):
-        ax.fill_between(
-            time[part], lower[part], upper[part], color="tab:blue", alpha=0.25, lw=0,
-            label=f"{ci_prob:.0%} predictive interval",
-        )  # fmt: skip
-        ax.plot(time[part], median[part], color="tab:blue", lw=0.8, label="predictive median")
-        ax.plot(time[part], values[part], color="0.2", lw=0.4, marker=".", ms=1.5, label="data")
-        ring = flagged[part]
-        ax.plot(
-            time[part][ring], values[part][ring], "o", mfc="none", mec="tab:red", ms=7,
-            label=f"{int(flagged.sum())} most unusual",
-        )  # fmt: skip
-        ax.set_xlabel(_time_name(fit))
-        ax.set_ylabel(str(fit.target))
-    axes[0, 0].legend(loc="upper left", fontsize="small", ncols=2)
-    axes[0, 0].set_title(f"{title}: one-step-ahead predictive (in-sample)")
-    if zoom:
-        axes[1, 0].set_title(f"last {ZOOM_STEPS} steps", fontsize="medium")
-    return figure
-
-
-def plot_calibration(scores: pd.DataFrame, *, title: str):
-    """PIT histogram (flat when calibrated, with the 95% band of a uniform sample's bin
-    counts) and PP plot with the paper's tail regions shaded."""
-    from scipy import stats
-
-    from sbp_bayes.calibration import pp_curve
-
-    pit = scores["pit"].to_numpy()
-    figure, axes = _figure(1, 2, size=(9.0, 3.8))
-    ax = axes[0, 0]
-    n_bins = 20
-    n = pit.size
-    low, high = stats.binom.ppf([0.025, 0.975], n, 1 / n_bins) * n_bins / n
-    ax.axhspan(low, high, color="0.85", label="95% band, uniform")
-    ax.hist(pit, bins=np.linspace(0, 1, n_bins + 1), density=True, color="tab:blue", alpha=0.8)
-    ax.axhline(1.0, color="0.3", lw=0.8)
-    ax.set_xlabel("PIT (predictive CDF at the observation)")
-    ax.set_ylabel("density")
-    ax.set_title("PIT histogram")
-    ax.legend(fontsize="small", loc="lower center")
-    ax = axes[0, 1]
-    curve = pp_curve(scores["value"].to_numpy(), cdf_fn=lambda _: pit)
-    ax.axvspan(0, 0.05, color="0.92")
-    ax.axvspan(0.95, 1, color="0.92")
-    ax.plot([0, 1], [0, 1], color="0.3", lw=0.8)
-    ax.plot(curve["level"], curve["observed"], ".-", color="tab:blue", ms=3, lw=0.8)
-    ax.set_xlabel("level q")
-    ax.set_ylabel("fraction of observations below the q-quantile")
-    ax.set_title("PP plot (tails shaded)")
-    figure.suptitle(f"{title}: in-sample calibration, {n} observations")
-    return figure
-
-
-def plot_tail_shape_path(table: pd.DataFrame, *, end_time: float, time_name: str, title: str):
-    """Posterior median and interval of ξ per time block (the last block ends at
-    ``end_time``), one line per tail."""
-    figure, axes = _figure(1, 1, size=(9.0, 3.6))
-    ax = axes[0, 0]
-    colours = {"lower": "tab:orange", "upper": "tab:blue"}
-    for side, rows in table.groupby(level="side", sort=False):
-        edges = np.append(rows["start_time"].to_numpy(), end_time)
-
-        def steps(column, rows=rows):
-            values = rows[column].to_numpy()
-            return np.append(values, values[-1])  # so that the last block is drawn too
-
-        colour = colours[side]
-        ax.fill_between(
-            edges, steps("ci_lower"), steps("ci_upper"), step="post", color=colour, alpha=0.25, lw=0
-        )
-        ax.step(edges, steps("median"), where="post", color=colour, label=f"{side} tail")
-    ax.axhline(0.0, color="0.5", lw=0.6)
-    ax.set_xlabel(time_name)
-    ax.set_ylabel("tail shape ξ")
-    ci = float(table["ci_prob"].iloc[0])
-    ax.set_title(f"{title}: tail shape per block (median, {ci:.0%} interval)")
-    ax.legend(fontsize="small")
-    return figure
-
-
-def _worst_parameters(fit, diagnostics, count: int) -> list[tuple[str, object]]:
-    """``(label, stage)`` of the ``count`` parameters with the largest R-hat."""
-    ranked = diagnostics.table.sort_values("r_hat", ascending=False, na_position="last").index
-    chosen = []
-    for label in ranked[:count]:
-        stage = fit.innovations if str(label).startswith("innovation:") else fit
-        chosen.append((str(label), stage))
-    return chosen
-
-
-def plot_traces(fit, diagnostics, *, title: str):
-    """Per-chain traces and densities of the parameters with the largest R-hat (for a
-    vector, its element with the largest R-hat)."""
-    import arviz as az
-
-    chosen = _worst_parameters(fit, diagnostics, TRACE_PARAMETERS)
-    figure, axes = _figure(len(chosen), 2, size=(9.0, 1.9 * len(chosen) + 0.6))
-    for row, (label, stage) in enumerate(chosen):
-        name = label.removeprefix("innovation:")
-        values = stage.idata["posterior"][name]
-        extra = [dim for dim in values.dims if dim not in ("chain", "draw")]
-        element = ""
-        if extra:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # constant elements give 0/0
-                rhat = np.asarray(az.rhat(stage.idata, var_names=[name])[name])
-            flat = np.nan_to_num(rhat.ravel(), nan=-np.inf)
-            position = np.unravel_index(int(np.argmax(flat)), rhat.shape)
-            selection = dict(zip(extra, position, strict=True))
-            values = values.isel(selection)
-            element = "[" + ", ".join(str(values[dim].item()) for dim in extra) + "]"
-        draws = values.transpose("chain", "draw").to_numpy()
-        for chain in range(draws.shape[0]):
-            axes[row, 0].plot(draws[chain], lw=0.5)
-            axes[row, 1].hist(draws[chain], bins=30, histtype="step", density=True)
-        axes[row, 0].set_ylabel(f"{label}{element}", fontsize="small")
-    axes[-1, 0].set_xlabel("draw")
-    axes[-1, 1].set_xlabel("value")
-    figure.suptitle(f"{title}: traces of the {len(chosen)} parameters with the largest R-hat")
-    return figure
-
-
 # ----------------------------------------------------------------------------- the report
 
 
@@ -296,7 +120,7 @@ def _settings(spec):
 def _model_items(fit) -> list[str]:
     design, config = fit.design, fit.config
     family = design.family
-    items = [f"Family: dynamic {family} ({_DESCRIPTIONS.get(family, family)})"]
+    items = [f"Family: dynamic {family} ({REGISTRY[family].dynamic.description})"]
     if family in ("sbp", "binned"):
         items.append("How the features act: " + _FEATURE_ACTION[design.body].format(family=family))
     features = ", ".join(f"`{name}`" for name in design.feature_names)
@@ -307,7 +131,7 @@ def _model_items(fit) -> list[str]:
     if design.seasonal_period is not None:
         items.append(
             f"Season: period {format_number(float(design.seasonal_period))} (in units of "
-            f"`{_time_name(fit)}`), {design.harmonics} Fourier pair(s)"
+            f"`{time_name(fit)}`), {design.harmonics} Fourier pair(s)"
         )
     tail_stage = fit.innovations if design.body == "location_scale" and fit.innovations is not None else fit
     of_innovations = " of the innovations" if tail_stage is not fit else ""
@@ -318,7 +142,7 @@ def _model_items(fit) -> list[str]:
             if candidates.size == 1:
                 text = f"fixed at {format_number(float(candidates[0]))}"
             else:
-                text = f"uniform prior over {candidates.size} candidates ({_numbers(candidates)})"
+                text = f"uniform prior over {candidates.size} candidates ({number_list(candidates)})"
         else:
             share = tail_stage.config.get("tail_share")
             text = f"fixed at {format_number(float(getattr(tail_design, f'{side}_threshold')))}" + (
@@ -395,36 +219,14 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
     Path
         The path of ``report.md``.
     """
-    from sbp_bayes import __version__
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*out_dir.glob("tables/*.csv"), *out_dir.glob("figures/*.png")]:
-        stale.unlink()
     settings = _settings(spec)
-    doc = _Document(out_dir, on_problem)
     title = spec.study.name if spec is not None else str(fit.target)
     design = fit.design
-
-    # -- header
-    quick = quick_look_notice(fit)
-    doc.heading(1, f"{title} (quick look, not final)" if quick else title)
-    if quick:
-        doc.paragraph(quick)
-    if spec is not None and spec.study.description:
-        doc.paragraph(spec.study.description)
-    made = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
-    doc.bullets(
-        [
-            f"Report written {made} by sbp_bayes {__version__} "
-            f"(fit made by sbp_bayes {fit.config.get('version', 'unknown')}).",
-            f"Command: `{command}`" if command else None,
-            f"Model spec: `{spec.source}` (copy with the settings used: [spec.toml](spec.toml))"
-            if spec is not None
-            else None,
-        ]
+    version = fit.config.get("version", "unknown")
+    doc, status_index = start_report(
+        out_dir, title, fit, spec, command=command, fit_version=version, on_problem=on_problem
     )
-    summary_index = len(doc.blocks)
+    out_dir = doc.out_dir
 
     # -- data
     data = fit.data
@@ -443,7 +245,7 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
                 if design.lags
                 else ""
             ),
-            f"Time: `{_time_name(fit)}` from {index[0]} to {index[-1]}"
+            f"Time: `{time_name(fit)}` from {index[0]} to {index[-1]}"
             if index.dtype.kind in "iufM" and len(index)
             else "Time: the row order (steps 0, 1, 2, ...)",
             f"Range: {format_number(float(values.min()))} to {format_number(float(values.max()))}{in_units}; "
@@ -460,26 +262,8 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
         doc.table("features", "Features", lambda: _features_table(fit))
 
     # -- diagnostics
-    doc.heading(2, "Diagnostics")
-    verdict, diagnostics = None, None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the verdict below says it all
-            diagnostics = fit.check(warn=False)
-        verdict = "PASSED" if diagnostics.passed else "FAILED"
-        doc.paragraph(
-            f"**Diagnostics {verdict}.** "
-            + (
-                "R-hat, effective sample sizes, divergences and E-BFMI meet the standards"
-                + (" in both stages." if fit.innovations is not None else ".")
-                if diagnostics.passed
-                else "Do not use these numbers before the problems below are fixed."
-            )
-        )
-        doc.code(str(diagnostics))
-        doc.table("diagnostics", "Convergence per parameter", lambda: diagnostics.table)
-    except Exception as error:  # a report with a gap beats no report
-        doc.problem("The diagnostics", error)
+    scope = " in both stages" if fit.innovations is not None else ""
+    verdict, diagnostics = diagnostics_section(doc, fit, scope=scope)
 
     # -- posterior summary
     ci = settings.ci_prob
@@ -511,7 +295,7 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
                 else "The GPD shape ξ of each tail, constant over time: posterior median and "
             )
             + f"{ci:.0%} equal-tailed interval. `start` counts steps from the first modelled one; "
-            f"`start_time` is its `{_time_name(fit)}`."
+            f"`start_time` is its `{time_name(fit)}`."
         )
 
         def make_shape_table():
@@ -522,7 +306,7 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
         doc.table("tail_shape", "Tail shape ξ", make_shape_table)
 
     # -- calibration and scores
-    thin = _thin(fit, MAX_SCORE_DRAWS)
+    thin = draw_thinning(fit, MAX_SCORE_DRAWS)
     post = fit.idata["posterior"]
     n_used = math.ceil(post.sizes["chain"] * post.sizes["draw"] / thin)
     doc.heading(2, "Calibration (in-sample)")
@@ -543,7 +327,7 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
             scores = fit.score(ci_prob=ci, thin=thin)
         scores_path = out_dir / "tables" / "scores.csv"
         scores_path.parent.mkdir(parents=True, exist_ok=True)
-        scores.rename_axis(_time_name(fit)).to_csv(scores_path)
+        scores.rename_axis(time_name(fit)).to_csv(scores_path)
     except Exception as error:  # a report with a gap beats no report
         doc.problem("The scores", error)
     unusual = None
@@ -559,7 +343,7 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
         doc.table(
             "unusual",
             f"Scores of the {len(unusual)} most unusual observations",
-            lambda: unusual.rename_axis(_time_name(fit)),
+            lambda: unusual.rename_axis(time_name(fit)),
         )
 
     # -- figures
@@ -569,50 +353,24 @@ def write_dynamic_report(fit, spec=None, out_dir=".", *, command: str | None = N
         doc.figure(
             "series",
             "Series and one-step-ahead predictive",
-            lambda _p: plot_series(fit, scores, shown, ci_prob=ci, title=title),
+            lambda p: p.plot_series(fit, scores, shown, ci_prob=ci, title=title),
         )
         doc.figure(
             "calibration",
             "Calibration: PIT histogram and PP plot",
-            lambda _p: plot_calibration(scores, title=title),
+            lambda p: p.plot_calibration(scores, title=title),
         )
     if shape_table is not None and shape_table.index.get_level_values("block").max() > 0:
         doc.figure(
             "tail_shape",
             "Tail shape per time block",
-            lambda _p: plot_tail_shape_path(
-                shape_table, end_time=float(_modelled_time(fit)[-1]), time_name=_time_name(fit), title=title
+            lambda p: p.plot_tail_shape_path(
+                shape_table, end_time=float(modelled_time(fit)[-1]), time_name=time_name(fit), title=title
             ),
         )
     if diagnostics is not None and len(diagnostics.table):
         doc.figure(
-            "trace", "Trace plot (largest R-hat)", lambda _p: plot_traces(fit, diagnostics, title=title)
+            "trace", "Trace plot (largest R-hat)", lambda p: p.plot_traces(fit, diagnostics, title=title)
         )
 
-    # -- reproduce
-    doc.heading(2, "Reproduce")
-    folder = shlex.quote(str(out_dir))
-    doc.paragraph(
-        "The first command refits with exactly the settings and seed used here (from the spec copy); "
-        "the second re-renders this report from the saved fit."
-    )
-    doc.code(f"sbp-bayes fit {folder}/spec.toml --out {folder}\nsbp-bayes report {folder}")
-    doc.paragraph(f"Python {sys.version.split()[0]}, sbp_bayes {__version__}.")
-
-    status = []
-    if verdict is not None:
-        status.append(f"**Diagnostics {verdict}.**")
-    if doc.problems:
-        names = [problem.split(":")[0] for problem in doc.problems]
-        listed = "; ".join(names[:4]) + ("; ..." if len(names) > 4 else "")
-        status.append(
-            f"{len(names)} table(s) or figure(s) could not be made ({listed}): see the parts marked "
-            "**Not available** below."
-        )
-    if status:
-        doc.blocks.insert(summary_index, ("paragraph", " ".join(status)))
-
-    markdown_path = out_dir / "report.md"
-    markdown_path.write_text(doc.markdown(), encoding="utf-8")
-    (out_dir / "report.html").write_text(doc.html(title), encoding="utf-8")
-    return markdown_path
+    return finish_report(doc, title, status_index, verdict=verdict)

@@ -126,14 +126,14 @@ def _check_probabilities(values, name: str) -> np.ndarray:
 def _check_tail(fit, tail) -> str:
     if tail not in TAIL_SIDES:
         raise ValueError(f"tail must be 'upper' or 'lower'; got {tail!r}.")
-    if not fit._sides():
+    if not fit.sides:
         # A family without GPD tails (normal, student_t, binned) models the whole line in
         # one law: both of its tails are as much "the model" as its centre.
         return tail
-    if tail not in fit._sides():
+    if tail not in fit.sides:
         raise ValueError(
             f"This fit has no {tail} tail (it was fitted with tails={fit.tails!r}), so there is no "
-            f"{tail}-tail answer to give. Ask for tail={fit._sides()[0]!r}, or refit with "
+            f"{tail}-tail answer to give. Ask for tail={fit.sides[0]!r}, or refit with "
             f"tails='both' or tails={tail!r}."
         )
     return tail
@@ -337,7 +337,7 @@ def _check_fit_has_draws(fit) -> None:
 
 def _check_has_tails(fit, what: str) -> None:
     """Threshold and tail-shape answers need a GPD tail, which some families do not have."""
-    if not fit._sides():
+    if not fit.sides:
         raise ValueError(
             f"A fit of family {fit.family!r} has no GPD tail, so it has no {what} to report; "
             "its quantiles, value at risk, expected shortfall and return levels are available."
@@ -941,7 +941,7 @@ def threshold_weights(fit) -> pd.DataFrame:
     kind = (fit.config.get("family_info") or {}).get("threshold_weights", "posterior")
     cv = fit.idata["threshold_weights"].to_dataset() if "threshold_weights" in fit.idata.children else None
     frames, warnings_ = [], []
-    for side in fit._sides():
+    for side in fit.sides:
         if f"{side}_threshold_logprob" in post:
             thresholds = fit.design.lower_thresholds if side == "lower" else fit.design.upper_thresholds
             n_candidates = thresholds.size
@@ -1056,7 +1056,7 @@ def tail_shape_posterior(fit, *, ci_prob=0.95, ci_kind="eti") -> pd.DataFrame:
     _check_fit_has_draws(fit)
     _check_has_tails(fit, "tail shape")
     post = fit.idata["posterior"]
-    sides = fit._sides()
+    sides = fit.sides
 
     def draws(name):
         return np.stack([post[f"{side}_{name}"].values.reshape(-1) for side in sides])

@@ -287,11 +287,11 @@ def _versions() -> dict[str, str]:
     import pytensor
     from numba.core.registry import cpu_target
 
-    from sbp_bayes import __version__
+    from sbp_bayes.persistence import package_version
 
     return {
         "format": str(_ENTRY_FORMAT),
-        "sbp_bayes": __version__,
+        "sbp_bayes": package_version(),
         "nutpie": nutpie.__version__,
         "numba": numba.__version__,
         "llvmlite": llvmlite.__version__,

@@ -26,7 +26,14 @@ import numpy as np
 
 from sbp_bayes.distributions.validation import InvalidParameterError, validate_parameters
 
-__all__ = ["FrozenSplicedBinnedPareto", "gpd_excess_from_survival", "gpd_logpdf", "gpd_logsf", "sbp"]
+__all__ = [
+    "FrozenSplicedBinnedPareto",
+    "gpd_excess_from_survival",
+    "gpd_integrated_survival",
+    "gpd_logpdf",
+    "gpd_logsf",
+    "sbp",
+]
 
 # Upper bound on temporaries (elements) when bins are searched per batch entry.
 _CHUNK_ELEMENTS = 1 << 23
@@ -104,8 +111,19 @@ def gpd_excess_from_survival(survival, xi, sigma):
     return np.where(at_end, endpoint, excess)
 
 
-def _gpd_integrated_survival(d, xi, sigma):
-    """``int_0^d (1 - G(z)) dz`` (finite for every ``xi`` and finite ``d``)."""
+def gpd_integrated_survival(d, xi, sigma):
+    """``int_0^d (1 - G(z)) dz`` of the GPD ``G`` with shape ``xi`` and scale ``sigma``
+    (finite for every ``xi`` and finite ``d``; at ``d = inf`` the mean excess).
+
+    Examples
+    --------
+    For ``xi = 0`` (exponential) the integral is ``sigma (1 - exp(-d / sigma))``:
+
+    >>> import numpy as np
+    >>> from sbp_bayes.stats import gpd_integrated_survival
+    >>> float(np.round(gpd_integrated_survival(1.0, 0.0, 2.0), 6)), float(np.round(2 * (1 - np.exp(-0.5)), 6))
+    (0.786939, 0.786939)
+    """
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         m = -gpd_logsf(d, xi, sigma)  # survival = exp(-m)
         finite = np.isfinite(m)
@@ -121,7 +139,7 @@ def _gpd_partial_mean(d, xi, sigma):
     with np.errstate(invalid="ignore", over="ignore"):
         survival = np.exp(gpd_logsf(d, xi, sigma))
         full = np.where(xi < 1, sigma / np.where(xi < 1, 1.0 - xi, 1.0), np.inf)
-        rest = full - _gpd_integrated_survival(d, xi, sigma)
+        rest = full - gpd_integrated_survival(d, xi, sigma)
         value = np.where(survival > 0, d * survival + rest, 0.0)
     return np.where(xi < 1, value, np.inf)
 
@@ -493,7 +511,7 @@ class FrozenSplicedBinnedPareto:
             below_mass = 1.0 - np.exp(gpd_logsf(d, self.lower_xi, self.lower_sigma))
             truncated_mean = -d * np.exp(
                 gpd_logsf(d, self.lower_xi, self.lower_sigma)
-            ) + _gpd_integrated_survival(d, self.lower_xi, self.lower_sigma)
+            ) + gpd_integrated_survival(d, self.lower_xi, self.lower_sigma)
             lower = np.where(a_lower > 0, a_lower * (u_lower * below_mass - truncated_mean), 0.0)
             inside = (lower + body + upper) / (1.0 - level)
         result = np.where(in_upper_tail, beyond, inside)

@@ -103,7 +103,7 @@ def cheap_figures(monkeypatch):
     rest of the report (the real ones are drawn by the subprocess fit)."""
     from matplotlib.figure import Figure
 
-    from sbp_bayes import render_dynamic
+    from sbp_bayes import plots
 
     def cheap(*args, **kwargs):
         figure = Figure()
@@ -111,7 +111,7 @@ def cheap_figures(monkeypatch):
         return figure
 
     for name in ["plot_series", "plot_calibration", "plot_traces"]:
-        monkeypatch.setattr(render_dynamic, name, cheap)
+        monkeypatch.setattr(plots, name, cheap)
 
 
 # ----------------------------------------------------------------------------- fit, report, check

@@ -10,18 +10,19 @@ import pandas as pd
 import pytest
 
 from sbp_bayes import cli, spec
-from sbp_bayes.spec import load_spec
+from sbp_bayes.spec import load_spec, schema
+from sbp_bayes.spec.writer import toml_value
 
 
 def _every_parser_key() -> set[tuple[str, str]]:
     sections = {
-        "study": spec._STUDY_KEYS,
-        "data": spec._DATA_KEYS,
-        "model": {"family": None, **spec._SBP_MODEL_KEYS},
-        "threshold_priors": spec._THRESHOLD_PRIOR_KEYS,
-        "sampler": spec._SAMPLER_KEYS,
-        "report": {**spec._REPORT_KEYS, **spec._DYNAMIC_REPORT_KEYS},
-        "dynamic": spec._DYNAMIC_KEYS,
+        "study": schema.STUDY_KEYS,
+        "data": schema.DATA_KEYS,
+        "model": {"family": None, **schema.SBP_MODEL_KEYS},
+        "threshold_priors": schema.THRESHOLD_PRIOR_KEYS,
+        "sampler": schema.SAMPLER_KEYS,
+        "report": {**schema.REPORT_KEYS, **schema.DYNAMIC_REPORT_KEYS},
+        "dynamic": schema.DYNAMIC_KEYS,
     }
     keys = {(section, key) for section, names in sections.items() for key in names}
     for family in (*spec.FAMILIES.values(), *spec.DYNAMIC_FAMILIES.values()):
@@ -35,9 +36,7 @@ def test_every_spec_key_is_documented_with_a_default():
     for row in spec.spec_keys():
         assert row.meaning.endswith(".") and row.default, row
     sampler = {row.key: row.default for row in spec.spec_keys() if row.section == "sampler"}
-    assert sampler["draws"] == "1000" and sampler["name"] == spec._toml_value(
-        spec._SAMPLER_KEYS["name"].default
-    )
+    assert sampler["draws"] == "1000" and sampler["name"] == toml_value(schema.SAMPLER_KEYS["name"].default)
 
 
 def test_fit_help_lists_every_key(capsys):

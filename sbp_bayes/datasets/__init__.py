@@ -122,7 +122,7 @@ def load_example_fit():
     >>> fit.data.attrs["units"], fit.config["random_seed"]
     ('million DKK', 2021)
     """
-    from sbp_bayes.fit import load as load_fit
+    from sbp_bayes.persistence import load
 
     with as_file(files(__name__).joinpath(EXAMPLE_FIT_FILE)) as path:
-        return load_fit(path)
+        return load(path)

@@ -23,6 +23,10 @@ family                model                                                     
 
 pymc-extras' ``ExtGenPareto`` (Naveau et al. 2016) would be a fair further baseline,
 but pymc-extras 0.15 pins ``pymc < 6.4``; it is left out rather than pinning PyMC back.
+
+The table of every family by name (static and dynamic forms, spec keys, descriptions) is
+:data:`sbp_bayes.families.registry.REGISTRY`; :data:`FAMILIES` adds how each static family
+is built and read back.
 """
 
 from sbp_bayes.families.baselines import FAMILIES, Family, get_family

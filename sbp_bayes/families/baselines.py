@@ -21,14 +21,15 @@ from pymc.distributions.dist_math import normal_lccdf, normal_lcdf
 
 from sbp_bayes.distributions.gpd import gpd_logpdf
 from sbp_bayes.families.predictive import FrozenGPDNormalGPD, FrozenNormal, FrozenStudentT
+from sbp_bayes.families.registry import REGISTRY, family_entry, static_family_names
 from sbp_bayes.model import (
     MIN_EXCEEDANCES,
     DataError,
     Design,
-    _gap_between,
-    _tail_shape,
+    gap_between,
     make_design,
     summarise,
+    tail_shape,
 )
 from sbp_bayes.priors import Prior, PriorError
 from sbp_bayes.stats import FrozenSplicedBinnedPareto
@@ -116,7 +117,7 @@ def _fixed_threshold(values: np.ndarray, side: str, given, share: float) -> floa
         return threshold
     n_beyond = max(MIN_EXCEEDANCES, round(share * x.size))
     oriented = x if side == "upper" else np.sort(-x)
-    value = _gap_between(oriented, n_beyond)
+    value = gap_between(oriented, n_beyond)
     if value is None:
         raise DataError(f"No {side} threshold can be placed: the {n_beyond} most extreme values are tied.")
     return value if side == "upper" else -value
@@ -229,7 +230,7 @@ def _build_gng(values, *, priors=None, lower_threshold=None, upper_threshold=Non
             excess = pm.Data(f"{side}_excess", excesses[side])
             max_excess = pm.Data(f"{side}_max_excess", float(excesses[side][-1]))
             gpd_sigma = resolved[f"{side}_sigma"].create(f"{side}_sigma", parameters_as_data=True)
-            xi = _tail_shape(side, resolved[f"{side}_xi"], gpd_sigma, max_excess)
+            xi = tail_shape(side, resolved[f"{side}_xi"], gpd_sigma, max_excess)
             # The tail mass is the Normal's own mass beyond the threshold (evmix phiul = TRUE).
             if side == "upper":
                 log_mass = normal_lccdf(mu, sigma, threshold)
@@ -378,7 +379,7 @@ def _build_pot(values, *, priors=None, upper_threshold=None, tails="upper", **_)
             excess_data.shape[0] * pt.log(rate) + (n_total - excess_data.shape[0]) * pt.log1p(-rate),
         )
         gpd_sigma = resolved["upper_sigma"].create("upper_sigma", parameters_as_data=True)
-        xi = _tail_shape("upper", resolved["upper_xi"], gpd_sigma, max_excess)
+        xi = tail_shape("upper", resolved["upper_xi"], gpd_sigma, max_excess)
         pm.Potential("likelihood", pt.sum(gpd_logpdf(excess_data, xi, gpd_sigma)))
     model.sbp_structure = ("pot_gpd", tuple(sorted((k, v.structure()) for k, v in resolved.items())))
     edges = np.concatenate([_empirical_body_edges(values, threshold), [values.max() + 1.0]])
@@ -488,7 +489,7 @@ def _build_sbp_continuous(
             mass = pm.Deterministic(f"{side}_tail_prob", mass)
             # Continuity at the splice: a g(0) = a / sigma equals the body density there.
             gpd_sigma = pm.Deterministic(f"{side}_sigma", mass / density_at_threshold)
-            xi = _tail_shape(side, resolved[f"{side}_xi"], gpd_sigma, max_excess)
+            xi = tail_shape(side, resolved[f"{side}_xi"], gpd_sigma, max_excess)
             total = total + excess.shape[0] * pt.log(mass) + pt.sum(gpd_logpdf(excess, xi, gpd_sigma))
         pm.Potential("likelihood", total)
     model.sbp_structure = (
@@ -549,66 +550,37 @@ def _sbp_like_distribution(fit, thin=1):
     )
 
 
-FAMILIES: dict[str, Family] = {
-    "sbp": Family(
-        "sbp",
-        "Spliced binned-Pareto: binned body, GPD tails, prior over the thresholds (or fixed thresholds)",
-        build=None,  # sbp_bayes.model builds it
-        distribution=_sbp_like_distribution,
-    ),
-    "sbp_continuous": Family(
-        "sbp_continuous",
-        "SBP with fixed thresholds and the GPD scale tied to the body density (continuous at the splice)",
-        build=_build_sbp_continuous,
-        distribution=_sbp_like_distribution,
-        options=("bins", "tails", "lower_threshold", "upper_threshold", "lower_bound", "upper_bound"),
-        priors=("bin_probs", "lower_xi", "upper_xi"),
-    ),
-    "binned": Family(
-        "binned",
-        "Histogram body alone (no tails), Dirichlet prior, exact conjugate posterior",
-        build=_build_binned,
-        distribution=_binned_distribution,
-        options=("bins", "lower_bound", "upper_bound"),
-        priors=("bin_probs",),
-    ),
-    "normal": Family(
-        "normal",
-        "Normal(mu, sigma)",
-        build=_build_normal,
-        distribution=_normal_distribution,
-        priors=("mu", "sigma"),
-    ),
-    "student_t": Family(
-        "student_t",
-        "Student-t(nu, mu, sigma)",
-        build=_build_student_t,
-        distribution=_student_t_distribution,
-        priors=("nu", "mu", "sigma"),
-    ),
-    "gpd_normal_gpd": Family(
-        "gpd_normal_gpd",
-        "Normal bulk with GPD tails at fixed thresholds (evmix gng, tail masses from the Normal)",
-        build=_build_gng,
-        distribution=_gng_distribution,
-        options=("lower_threshold", "upper_threshold", "tails"),
-        priors=("mu", "sigma", "lower_xi", "lower_sigma", "upper_xi", "upper_sigma"),
-    ),
-    "pot_gpd": Family(
-        "pot_gpd",
-        "Peaks over a fixed threshold: GPD of the excesses and a binomial exceedance rate",
-        build=_build_pot,
-        distribution=_pot_distribution,
-        options=("upper_threshold", "tails"),
-        priors=("upper_xi", "upper_sigma", "upper_tail_prob"),
-        scope="exceedances",
-    ),
+#: How each static family of the registry (:mod:`sbp_bayes.families.registry`) is built and
+#: read back: ``(build, distribution)``; the SBP's model is built by :mod:`sbp_bayes.model`.
+_IMPLEMENTATIONS = {
+    "sbp": (None, _sbp_like_distribution),
+    "sbp_continuous": (_build_sbp_continuous, _sbp_like_distribution),
+    "binned": (_build_binned, _binned_distribution),
+    "normal": (_build_normal, _normal_distribution),
+    "student_t": (_build_student_t, _student_t_distribution),
+    "gpd_normal_gpd": (_build_gng, _gng_distribution),
+    "pot_gpd": (_build_pot, _pot_distribution),
 }
+
+
+def _family(name: str) -> Family:
+    form = REGISTRY[name].static
+    build, distribution = _IMPLEMENTATIONS[name]
+    return Family(
+        name,
+        form.description,
+        build=build,
+        distribution=distribution,
+        options=form.options,
+        priors=form.priors,
+        scope=form.scope,
+    )
+
+
+#: The static families by name, in the registry's order.
+FAMILIES: dict[str, Family] = {name: _family(name) for name in static_family_names()}
 
 
 def get_family(name: str) -> Family:
     """The family called ``name`` (see :data:`FAMILIES`)."""
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"Unknown family {name!r}; choose one of: {', '.join(FAMILIES)}.") from None
+    return FAMILIES[family_entry(name).name]

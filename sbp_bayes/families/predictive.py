@@ -322,14 +322,14 @@ class FrozenGPDNormalGPD(_Batched):
 def _lower_tail_partial(a_lower, u_lower, d, xi, sigma):
     """``a E[u - Z; Z < d]`` for the lower-tail excess ``Z`` ~ GPD(xi, sigma): the part of
     the lower tail's first moment that lies above ``u - d``."""
-    from sbp_bayes.stats import _gpd_integrated_survival
+    from sbp_bayes.stats import gpd_integrated_survival
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         finite_d = np.isfinite(d)
         d_safe = np.where(finite_d, d, 0.0)
         survival = np.exp(gpd_logsf(d_safe, xi, sigma))
         below_mass = 1.0 - survival
-        truncated_mean = -d_safe * survival + _gpd_integrated_survival(d_safe, xi, sigma)
+        truncated_mean = -d_safe * survival + gpd_integrated_survival(d_safe, xi, sigma)
         value = a_lower * (u_lower * below_mass - truncated_mean)
         # d = inf: the whole lower tail, whose mean is finite only for xi < 1.
         whole = np.where(xi < 1, a_lower * (u_lower - sigma / np.where(xi < 1, 1 - xi, 1.0)), -np.inf)
