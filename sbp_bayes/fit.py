@@ -453,9 +453,12 @@ class SBPFit:
         threshold is drawn from its conditional posterior given the draw (the stored
         ``*_threshold_logprob``), then the bin probabilities from their conjugate
         Dirichlet posterior given the thresholds. The result answers everything an
-        :class:`SBPFit` does (return levels, reports, save). When the extension does not
-        change the posterior of the SBP parameters, the answers are those of
-        ``fit(data, threshold_weights="posterior")`` up to Monte Carlo error.
+        :class:`SBPFit` does (return levels, reports, save). The completion is exact for
+        any extension: thresholds and bin probabilities are not variables of the model, so
+        their conditional posterior given a draw of the GPD parameters is the model's own.
+        When the extension does not change the posterior of the GPD parameters, the
+        answers are those of ``fit(data, threshold_weights="posterior")`` up to Monte Carlo
+        error.
 
         Parameters
         ----------
