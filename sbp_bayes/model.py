@@ -37,7 +37,7 @@ costs ``O(J + n_tail)``, independent of ``N``.
 
 ξ must keep every observation inside the support (for ξ < 0 the GPD ends at
 ``u_0 + σ_0/|ξ|``). Rather than letting NUTS run into ``-inf`` walls, ξ is sampled as
-``ξ = ξ_min(σ_0) + exp(y)`` with ``ξ_min = -σ_0 / (x_max - u_0)``; the prior density of ξ
+``ξ = ξ_min(σ_0) + 0.2 exp(y)`` with ``ξ_min = -σ_0 / (x_max - u_0)``; the prior density of ξ
 (unnormalised, i.e. the *same* prior restricted to where the likelihood is non-zero) and
 the Jacobian enter as a potential. The posterior is exactly prior × likelihood.
 """
@@ -58,11 +58,11 @@ from sbp_bayes.priors import Prior, PriorError
 
 __all__ = [
     "MIN_EXCEEDANCES",
-    "ModelParts",
     "XI_START_SHIFT",
     "BodyTerms",
     "DataError",
     "Design",
+    "ModelParts",
     "SequentialTerms",
     "SufficientStatistics",
     "TailSummary",
@@ -593,7 +593,7 @@ def body_terms(stats: SufficientStatistics, design: Design, concentration) -> Bo
 def _tail_shape(side: str, prior: Prior, sigma_ref, max_excess, n_candidates: int | None = None):
     """ξ restricted to where every observation is inside the GPD support.
 
-    ``ξ = lo + exp(y)`` (or a logistic map when the prior has an upper bound too), with
+    ``ξ = lo + 0.2 exp(y)`` (or a logistic map when the prior has an upper bound too), with
     ``lo = max(prior lower bound, -σ / max_excess)``. The prior density of ξ and the
     Jacobian enter as a potential, so the posterior is prior × likelihood exactly.
 
@@ -679,6 +679,13 @@ def build_model_from_statistics(
     coords = {"lower_candidate": design.lower_thresholds, "upper_candidate": design.upper_thresholds}
     if observed is not None:
         observed = np.asarray(observed, dtype=float)
+        counts = summarise(observed, design).counts if observed.shape == (stats.n,) else None
+        same_data = counts is not None and np.array_equal(counts, stats.counts)
+        if not same_data:
+            raise ValueError(
+                f"observed must be the {stats.n} values the statistics were computed from "
+                "(summarise(observed, design)); build the model with build_model(data, ...) instead."
+            )
         coords["obs_id"] = np.arange(observed.size) if obs_id is None else np.asarray(obs_id)
     tails = {}
     with pm.Model(coords=coords) as model:

@@ -127,6 +127,8 @@ def test_model_parts_and_clear_errors():
         model_parts(pm.Model())
     with pytest.raises(TypeError, match=r"pymc\.Model"):
         model_parts("model")
+    with pytest.raises(ValueError, match="the statistics were computed from"):
+        build_model_from_statistics(parts.statistics, parts.design, observed=x[::-1] + 0.5)
     statistics_only = build_model_from_statistics(parts.statistics, parts.design)
     posterior = xr.DataTree.from_dict({"posterior": xr.Dataset({"upper_xi": (("chain", "draw"), [[0.1]])})})
     with pytest.raises(ValueError, match="from statistics alone"):
