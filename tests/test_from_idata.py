@@ -127,6 +127,10 @@ def test_model_parts_and_clear_errors():
         model_parts(pm.Model())
     with pytest.raises(TypeError, match=r"pymc\.Model"):
         model_parts("model")
+    fast = build_model(x, bins=8, tails="upper", n_candidates=3, observed=False)
+    assert fast.observed_RVs == [] and fast.potentials[-1].name == "likelihood"
+    with pytest.raises(ValueError, match="from statistics alone"):
+        SBPFit.from_idata(fast, xr.DataTree.from_dict({"posterior": xr.Dataset()}))
     with pytest.raises(ValueError, match="the statistics were computed from"):
         build_model_from_statistics(parts.statistics, parts.design, observed=x[::-1] + 0.5)
     statistics_only = build_model_from_statistics(parts.statistics, parts.design)
