@@ -9,11 +9,15 @@ repeated evaluations side by side, for ``N`` = 10^3 .. 10^6 Student-t(3) draws.
 The two models
 --------------
 *ours*
-    :func:`sbp_bayes.build_model` with its default design (30 body bins, both tails,
-    10 candidate thresholds per tail). Thresholds and bin probabilities are
-    integrated out; the body enters through bin counts and each tail through at most
-    ``max_tail_points`` (2500) sorted exceedances, so a gradient costs
-    ``O(bins + tail points)``, independent of ``N`` once ``N`` exceeds ~12 500.
+    The model ``sbp_bayes.fit(..., threshold_weights="posterior")`` samples
+    (:func:`sbp_bayes.model.build_model_from_statistics`) with the default design of
+    :func:`sbp_bayes.build_model` (30 body bins, both tails, 10 candidate thresholds
+    per tail). Thresholds and bin probabilities are integrated out; the body enters
+    through bin counts and each tail through at most ``max_tail_points`` (2500) sorted
+    exceedances, so a gradient costs ``O(bins + tail points)``, independent of ``N``
+    once ``N`` exceeds ~12 500. (:func:`sbp_bayes.build_model` itself returns the same
+    posterior with the data as an observed variable, whose pointwise terms add an
+    ``O(N)`` pass over a precomputed vector to each evaluation.)
 *naive*
     The naive point-wise model (thresholds as body quantiles, a switch at every point), on the *same* bin
     edges: ``bin_probs ~ Dirichlet(1)`` over all bins, tail bins included; the tail
@@ -88,7 +92,7 @@ def student_t_data(n: int, seed: int = 0, df: float = 3.0) -> np.ndarray:
 def naive_model(x: np.ndarray, design, priors):
     """The point-wise SBP model on ``design``'s bin edges (see the module docstring).
 
-    ``priors`` are the resolved priors of our model (``model.sbp_priors``): the naive
+    ``priors`` are the resolved priors of our model (``model_parts(model).priors``): the naive
     tails reuse their families and parameters so both models describe the same data
     with the same beliefs, up to the parameterisation.
     """
@@ -155,17 +159,25 @@ def measure_size(
     warmup: int = 3,
     naive_budget: float = 20.0,
     seed: int = 0,
+    ours_model: str = "statistics",
 ):
     """Time ours and the naive model at one ``N``; returns one result row (dict).
+
+    ``ours_model="observed"`` times :func:`sbp_bayes.build_model` (the data as an
+    observed variable) instead of the statistics-only model the fit samples.
 
     ``repeats`` rounds, each of ``ours_per_round`` timed calls of ours and one of the
     naive model (while its budget lasts).
     """
     import sbp_bayes
+    from sbp_bayes.model import build_model_from_statistics, model_parts, summarise
 
     x = student_t_data(n, seed=seed)
-    ours = sbp_bayes.build_model(x)
-    naive = naive_model(x, ours.sbp_design, ours.sbp_priors)
+    parts = model_parts(sbp_bayes.build_model(x))  # the default design
+    ours = build_model_from_statistics(summarise(x, parts.design), parts.design)
+    if ours_model == "observed":
+        ours = sbp_bayes.build_model(x, design=parts.design)
+    naive = naive_model(x, parts.design, parts.priors)
 
     start = time.perf_counter()
     ours_function, ours_values = compile_logp_and_gradient(ours)
@@ -200,7 +212,7 @@ def measure_size(
             naive_function(*naive_values)
             naive_times.append(time.perf_counter() - start)
 
-    stats = ours.sbp_statistics
+    stats = parts.statistics
     tail_points = sum(s.excess.size for s in (stats.lower, stats.upper) if s is not None)
     ours_ms = 1e3 * float(np.median(ours_times))
     naive_ms = 1e3 * float(np.median(naive_times))
@@ -230,6 +242,7 @@ def measure(
     naive_budget: float = 20.0,
     seed: int = 0,
     progress: bool = False,
+    ours_model: str = "statistics",
 ) -> pd.DataFrame:
     """Median time of one log density + gradient evaluation, ours vs naive, per ``N``.
 
@@ -247,6 +260,7 @@ def measure(
             warmup=warmup,
             naive_budget=naive_budget,
             seed=seed,
+            ours_model=ours_model,
         )
         rows.append(row)
         if progress:
@@ -284,6 +298,12 @@ def main(argv=None) -> int:
         help="seconds of timed naive evaluations per N (fewer repeats when one is slow; at least 5)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ours",
+        choices=("statistics", "observed"),
+        default="statistics",
+        help="our model: the statistics-only likelihood fit() samples, or build_model's observed variable",
+    )
     parser.add_argument("--out", default=None, help="CSV file for the results")
     args = parser.parse_args(argv)
 
@@ -296,6 +316,7 @@ def main(argv=None) -> int:
         naive_budget=args.naive_budget,
         seed=args.seed,
         progress=True,
+        ours_model=args.ours,
     )
     print("Log density + gradient, one evaluation at the initial point (median, milliseconds)")
     print(format_machine(info))

@@ -40,6 +40,7 @@ from sbp_bayes.model import (
     candidate_priors,
     dirichlet_concentration,
     make_design,
+    model_parts,
     prepare_data,
     summarise,
 )
@@ -322,6 +323,111 @@ class SBPFit(FitResult):
         self.design = design
         self.config = config
         self.version = version
+
+    @classmethod
+    def from_idata(cls, model, idata, *, random_seed=None) -> SBPFit:
+        """The fit of a trace of a :func:`sbp_bayes.build_model` model, extended or not.
+
+        Build the model with :func:`sbp_bayes.build_model`, add your own variables inside
+        ``with model:``, sample it (``pm.sample``), and pass the model and its trace here.
+        Every draw is completed exactly as :func:`sbp_bayes.fit` does: each tail's
+        threshold is drawn from its conditional posterior given the draw (the stored
+        ``*_threshold_logprob``), then the bin probabilities from their conjugate
+        Dirichlet posterior given the thresholds. The result answers everything an
+        :class:`SBPFit` does (return levels, reports, save). The completion is exact for
+        any extension: thresholds and bin probabilities are not variables of the model, so
+        their conditional posterior given a draw of the GPD parameters is the model's own.
+        When the extension does not change the posterior of the GPD parameters, the
+        answers are those of ``fit(data, threshold_weights="posterior")`` up to Monte Carlo
+        error.
+
+        Parameters
+        ----------
+        model : pymc.Model
+            The model made by :func:`sbp_bayes.build_model` (with any variables added).
+        idata : xarray.DataTree
+            Its trace, with a ``posterior`` group holding ``*_xi``, ``*_sigma_ref`` and
+            ``*_threshold_logprob`` of each tail (``pm.sample`` stores them). The other
+            groups (``sample_stats``, your variables) are kept.
+        random_seed : int, optional
+            Seed of the completion draws.
+
+        Returns
+        -------
+        SBPFit
+            With ``config["sampler"] == "external"`` and the posterior weighing of the
+            candidates (``threshold_weights="posterior"``).
+
+        Examples
+        --------
+        >>> import numpy as np, pymc as pm, sbp_bayes
+        >>> x = np.random.default_rng(0).standard_t(4, size=1000)
+        >>> model = sbp_bayes.build_model(x, bins=20)
+        >>> with model:
+        ...     unrelated = pm.Normal("unrelated", 0.0, 1.0)  # your own variables
+        ...     idata = pm.sample(500, tune=500, chains=2, progressbar=False)  # doctest: +SKIP
+        >>> result = sbp_bayes.SBPFit.from_idata(model, idata)  # doctest: +SKIP
+        >>> result.return_levels([100])  # doctest: +SKIP
+        """
+        parts = model_parts(model)
+        if parts.kind != "marginalised" or parts.observed is None:
+            raise ValueError(
+                "SBPFit.from_idata needs a model made by sbp_bayes.build_model(data, ...), whose "
+                "likelihood is the observed variable 'y'; this one was built "
+                + ("per candidate threshold." if parts.kind != "marginalised" else "from statistics alone.")
+            )
+        if not isinstance(idata, xr.DataTree) or "posterior" not in idata.children:
+            raise ValueError(
+                "idata must be the trace of the model (an xarray.DataTree with a 'posterior' group, "
+                f"as pm.sample returns); got {type(idata).__name__}"
+                + ("" if not isinstance(idata, xr.DataTree) else " without a 'posterior' group")
+                + "."
+            )
+        posterior = idata["posterior"].to_dataset()
+        sides = [side for side in ("lower", "upper") if getattr(parts.statistics, side) is not None]
+        needed = [f"{side}_{name}" for side in sides for name in ("xi", "sigma_ref", "threshold_logprob")]
+        missing = [name for name in needed if name not in posterior]
+        if missing:
+            raise ValueError(
+                f"The trace lacks {', '.join(missing)}: the completion of thresholds and bin "
+                "probabilities reads them. Sample without var_names (pm.sample stores every "
+                "variable of the model by default), or include them."
+            )
+        design, stats = parts.design, parts.statistics
+        rng = np.random.default_rng(random_seed)
+        completed = _complete_posterior(posterior, design, stats, parts.concentration, rng)
+        tree = idata.copy()
+        for group in ("log_likelihood", "posterior_predictive"):
+            if group in tree.children:  # the model's own terms: recompute with the fit's methods
+                del tree[group]
+        tree["posterior"] = xr.DataTree(completed)
+        obs_id = parts.obs_id if parts.obs_id is not None else np.arange(parts.observed.size)
+        tree["observed_data"] = xr.DataTree(
+            xr.Dataset({"y": (("obs_id",), parts.observed)}, coords={"obs_id": obs_id})
+        )
+        series = pd.Series(parts.observed, index=pd.Index(obs_id), name="y")
+        n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+        config = {
+            "family": "sbp",
+            "family_info": {
+                "priors": {k: v.to_config() for k, v in parts.priors.items()},
+                "threshold_weights": "posterior",
+            },
+            "bins": None,
+            "tails": design.tails,
+            "priors": {k: v.to_config() for k, v in parts.priors.items()},
+            "threshold_priors": {
+                k: (v if isinstance(v, str) else np.asarray(v).tolist())
+                for k, v in parts.threshold_priors.items()
+            },
+            "draws": int(n_draw),
+            "chains": int(n_chain),
+            "random_seed": random_seed,
+            "sampler": "external",
+            "n_observations": int(parts.observed.size),
+            "n_omitted": 0,
+        }
+        return cls(tree, series, design, config, _version())
 
     # -- basic views ----------------------------------------------------------------------
 
@@ -923,7 +1029,8 @@ def fit(
             idata["threshold_weights"] = xr.DataTree(weights_table)
         else:
             model = build_model_from_statistics(stats, design, priors, threshold_priors)
-            resolved_priors, alpha, chosen = model.sbp_priors, model.sbp_concentration, None
+            parts = model_parts(model)
+            resolved_priors, alpha, chosen = parts.priors, parts.concentration, None
             idata = sample(
                 model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar
             )

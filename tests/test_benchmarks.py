@@ -65,12 +65,14 @@ def test_naive_model_is_the_canonical_pointwise_sbp():
     """The naive model's likelihood term is the canonical SBP density of every point,
     with tail masses equal to the bin mass beyond the outermost candidates."""
     import sbp_bayes
+    from sbp_bayes.model import model_parts
 
     gradient_cost = _load("gradient_cost")
     x = gradient_cost.student_t_data(800, seed=3)
     ours = sbp_bayes.build_model(x)
-    design = ours.sbp_design
-    naive = gradient_cost.naive_model(x, design, ours.sbp_priors)
+    parts = model_parts(ours)
+    design = parts.design
+    naive = gradient_cost.naive_model(x, design, parts.priors)
     point = naive.initial_point()
     # Everything in the Python backend (no numba compilation for a check).
     observed_logp = naive.compile_logp(vars=[naive["y"]], mode="FAST_COMPILE")(point)

@@ -27,12 +27,14 @@ from sbp_bayes import datasets
 from sbp_bayes.model import (
     DEFAULT_MIN_TAIL_POINTS,
     MIN_EXCEEDANCES,
+    XI_START_SHIFT,
     DataError,
     Design,
     build_model,
     build_model_from_statistics,
     default_priors,
     make_design,
+    model_parts,
     prepare_data,
     summarise,
 )
@@ -52,7 +54,7 @@ class CompiledModel:
 
     def __init__(self, model):
         self.model = model
-        self.stats = model.sbp_statistics
+        self.stats = model_parts(model).statistics
         self.sides = [side for side in ("lower", "upper") if getattr(self.stats, side) is not None]
         names = ["likelihood"]
         for side in self.sides:
@@ -64,12 +66,12 @@ class CompiledModel:
 
     def unconstrained(self, side: str, xi: float, sigma_ref: float) -> float:
         """The free variable that gives this ξ (inverse of the model's map)."""
-        prior = self.model.sbp_priors[f"{side}_xi"]
+        prior = model_parts(self.model).priors[f"{side}_xi"]
         lower_prior, upper_prior = prior.bounds
         lower = max(-sigma_ref / getattr(self.stats, side).max_excess, lower_prior)
         if np.isfinite(upper_prior):
-            return float(special.logit((xi - lower) / (upper_prior - lower)))
-        return math.log(xi - lower)
+            return float(special.logit((xi - lower) / (upper_prior - lower))) - XI_START_SHIFT
+        return math.log(xi - lower) - XI_START_SHIFT
 
     def point(self, **tails) -> dict:
         """``tails``: side -> (ξ, σ_ref); returns the point in the model's value variables."""
@@ -227,7 +229,7 @@ def test_model_log_density_is_prior_times_likelihood_with_jacobian(upper_model, 
     (brute force) + log|Jacobian| of (log σ_ref, y) -> (σ_ref, ξ) (by finite differences)."""
     xi, sigma_ref = 0.3, 1.3
     point = upper_model.point(upper=(xi, sigma_ref))
-    sigma_prior = upper_model.model.sbp_priors["upper_sigma"].parameters
+    sigma_prior = model_parts(upper_model.model).priors["upper_sigma"].parameters
     log_prior = stats.lognorm(s=sigma_prior["sigma"], scale=math.exp(sigma_prior["mu"])).logpdf(sigma_ref)
     # The default prior of ξ: Normal(0, 0.5) truncated to ξ > -1.
     log_prior += stats.truncnorm(a=-1.0 / 0.5, b=np.inf, loc=0.0, scale=0.5).logpdf(xi)
@@ -240,7 +242,7 @@ def test_model_log_density_is_prior_times_likelihood_with_jacobian(upper_model, 
     # Two tails, a bounded (logistic-mapped) prior on the lower shape.
     lower, upper = (0.2, 1.0), (-0.1, 1.5)
     point = both_model.point(lower=lower, upper=upper)
-    priors = both_model.model.sbp_priors
+    priors = model_parts(both_model.model).priors
     log_prior = 0.0
     for side, (_, sigma_ref) in (("lower", lower), ("upper", upper)):
         p = priors[f"{side}_sigma"].parameters
@@ -275,7 +277,7 @@ def test_xi_map_keeps_every_observation_inside_the_support(upper_model, both_mod
             xi, sigma_ref = float(values[f"{side}_xi"]), float(values[f"{side}_sigma_ref"])
             # Inside the support of the GPD of the reference candidate, for every point.
             assert 1.0 + xi * summary.max_excess / sigma_ref > 0
-            lower_prior, upper_prior = compiled.model.sbp_priors[f"{side}_xi"].bounds
+            lower_prior, upper_prior = model_parts(compiled.model).priors[f"{side}_xi"].bounds
             assert lower_prior < xi < upper_prior
         assert np.isfinite(values["likelihood"])
         assert np.isfinite(compiled.logp(point))
@@ -371,9 +373,9 @@ def test_tied_data_model_builds_with_finite_log_density():
     """Counts with a fixed threshold on a tied value: many points exactly on it."""
     x = np.random.default_rng(5).poisson(3.0, size=3000).astype(float)
     model = build_model(x, tails="both", upper_threshold=5.0, bins=10)
-    stats_ = model.sbp_statistics
+    stats_ = model_parts(model).statistics
     assert stats_.upper.at_candidate[0] == np.sum(x == 5.0) > 0
-    assert model.sbp_design.lower_candidates.size >= 1
+    assert model_parts(model).design.lower_candidates.size >= 1
     assert np.isfinite(model.compile_logp()(model.initial_point()))
 
 
@@ -558,7 +560,7 @@ def test_prior_overrides_reach_the_model(t_sample):
         priors={"upper_xi": {"dist": "Normal", "mu": 0.2, "sigma": 0.1}},
         threshold_priors={"upper": np.arange(1.0, 11.0)},
     )
-    assert model.sbp_priors["upper_xi"] == Prior("Normal", mu=0.2, sigma=0.1)
+    assert model_parts(model).priors["upper_xi"] == Prior("Normal", mu=0.2, sigma=0.1)
     log_prior = model["upper_threshold_log_prior"].get_value()
     assert_allclose(np.exp(log_prior), np.arange(1.0, 11.0) / 55.0)
 
