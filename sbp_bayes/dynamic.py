@@ -980,16 +980,6 @@ def fit_dynamic(
     else:
         # Normal / Student-t regressions, or stage 1 of the location-scale SBP (Student-t).
         model = _build_location_scale_model(design, x, z, student=family != "normal")
-    model.sbp_structure = (
-        "dynamic",
-        family,
-        design.body,
-        design.tails,
-        len(design.feature_names),
-        int(block.max()) + 1,
-        bins,
-        x.size,
-    )
     seeds = np.random.SeedSequence(random_seed).spawn(2)
     seed = int(seeds[0].generate_state(1)[0])
     idata = sample(model, sampler, draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar)

@@ -427,7 +427,7 @@ class SBPFit(FitResult):
             "n_observations": int(parts.observed.size),
             "n_omitted": 0,
         }
-        return cls(tree, series, design, config, _version())
+        return cls(tree, series, design, config, package_version())
 
     # -- basic views ----------------------------------------------------------------------
 

@@ -160,7 +160,6 @@ def _build_pooled_model(summary: SeriesSummary, pooling: str) -> pm.Model:
             jacobian = pt.sum(free)
         pm.Potential("upper_xi_prior", pt.sum(pm.logp(xi_prior, xi)) + jacobian)
         pm.Potential("likelihood", pt.sum(gpd_logpdf(excess, xi[owner], sigma[owner])))
-    model.sbp_structure = ("pooled", pooling, n_series)
     return model
 
 

@@ -84,16 +84,6 @@ class Prior:
             for key, value in self.parameters.items()
         }
 
-    def structure(self) -> tuple:
-        """What the compiled graph depends on: the family, parameter names, finite bounds."""
-        lower, upper = self.bounds
-        return (
-            self.distribution,
-            tuple(sorted(self.parameters)),
-            bool(np.isfinite(lower)),
-            bool(np.isfinite(upper)),
-        )
-
     @property
     def bounds(self) -> tuple[float, float]:
         """Support bounds read from ``lower``/``upper`` parameters (``-inf``/``inf`` if absent)."""

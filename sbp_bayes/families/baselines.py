@@ -145,7 +145,6 @@ def _build_normal(values, *, priors=None, **_):
         mu = resolved["mu"].create("mu", parameters_as_data=True)
         sigma = resolved["sigma"].create("sigma", parameters_as_data=True)
         pm.Normal("obs", mu=mu, sigma=sigma, observed=data)
-    model.sbp_structure = ("normal", tuple(sorted((k, v.structure()) for k, v in resolved.items())))
     return BuiltModel(
         model, {"priors": {k: v.to_config() for k, v in resolved.items()}}, checked=["mu", "sigma"]
     )
@@ -171,7 +170,6 @@ def _build_student_t(values, *, priors=None, **_):
         mu = resolved["mu"].create("mu", parameters_as_data=True)
         sigma = resolved["sigma"].create("sigma", parameters_as_data=True)
         pm.StudentT("obs", nu=nu, mu=mu, sigma=sigma, observed=data)
-    model.sbp_structure = ("student_t", tuple(sorted((k, v.structure()) for k, v in resolved.items())))
     info = {"priors": {k: v.to_config() for k, v in resolved.items()}}
     return BuiltModel(model, info, checked=["nu", "mu", "sigma"])
 
@@ -239,11 +237,6 @@ def _build_gng(values, *, priors=None, lower_threshold=None, upper_threshold=Non
             pm.Deterministic(f"{side}_tail_prob", pt.exp(log_mass))
             total = total + excess.shape[0] * log_mass + pt.sum(gpd_logpdf(excess, xi, gpd_sigma))
         pm.Potential("likelihood", total)
-    model.sbp_structure = (
-        "gpd_normal_gpd",
-        tails,
-        tuple(sorted((k, v.structure()) for k, v in resolved.items())),
-    )
     info = {
         "priors": {k: v.to_config() for k, v in resolved.items()},
         "tails": tails,
@@ -381,7 +374,6 @@ def _build_pot(values, *, priors=None, upper_threshold=None, tails="upper", **_)
         gpd_sigma = resolved["upper_sigma"].create("upper_sigma", parameters_as_data=True)
         xi = tail_shape("upper", resolved["upper_xi"], gpd_sigma, max_excess)
         pm.Potential("likelihood", pt.sum(gpd_logpdf(excess_data, xi, gpd_sigma)))
-    model.sbp_structure = ("pot_gpd", tuple(sorted((k, v.structure()) for k, v in resolved.items())))
     edges = np.concatenate([_empirical_body_edges(values, threshold), [values.max() + 1.0]])
     body_counts = np.histogram(values[values <= threshold], bins=edges[:-1])[0].astype(float)
     info = {
@@ -492,14 +484,6 @@ def _build_sbp_continuous(
             xi = tail_shape(side, resolved[f"{side}_xi"], gpd_sigma, max_excess)
             total = total + excess.shape[0] * pt.log(mass) + pt.sum(gpd_logpdf(excess, xi, gpd_sigma))
         pm.Potential("likelihood", total)
-    model.sbp_structure = (
-        "sbp_continuous",
-        design.tails,
-        n_bins,
-        l_edge,
-        m_edge,
-        tuple(sorted((k, v.structure()) for k, v in resolved.items())),
-    )
     info = {
         "priors": {k: v.to_config() for k, v in resolved.items()},
         **{f"{s}_threshold": u for s, u in fixed.items()},
