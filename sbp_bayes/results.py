@@ -24,7 +24,8 @@ was fitted, index kept), ``config`` (the options, JSON-serialisable), ``family``
   as ``(draws, observations)``;
 * ``score(new_data=None)`` — one row per observation, columns :data:`SCORE_COLUMNS`
   (predictive percentile ``pit``, the median and equal-tailed interval of the per-draw
-  percentiles, which tail, and the two-sided ``tail_probability``);
+  percentiles, which tail, the two-sided ``tail_probability`` with the interval of its
+  per-draw values, and ``ci_prob``);
 * ``calibration(test_data=None)`` — a Series indexed by :data:`CALIBRATION_NAMES`: the
   PP-plot mean absolute error by region (:func:`sbp_bayes.pp_mae`), the mean CRPS and
   the mean log score ``log mean_s f_s(y)``;
@@ -60,9 +61,19 @@ __all__ = [
     "Predictive",
 ]
 
-#: Columns of every kind's ``score()`` table, in this order (a static fit adds the
-#: per-draw interval of the tail probability and ``ci_prob`` after them).
-SCORE_COLUMNS = ("value", "pit", "median", "ci_lower", "ci_upper", "tail", "tail_probability")
+#: Columns of every kind's ``score()`` table, in this order.
+SCORE_COLUMNS = (
+    "value",
+    "pit",
+    "median",
+    "ci_lower",
+    "ci_upper",
+    "tail",
+    "tail_probability",
+    "tail_probability_ci_lower",
+    "tail_probability_ci_upper",
+    "ci_prob",
+)
 #: Index of every kind's ``calibration()`` Series, in this order.
 CALIBRATION_NAMES = (
     "pp_mae_lower_tail",
@@ -192,6 +203,9 @@ def score_table(values: np.ndarray, cdf: np.ndarray, sf: np.ndarray, index, ci_p
     alpha = (1 - ci_prob) / 2
     pit, survival = cdf.mean(axis=0), sf.mean(axis=0)
     lower, median, upper = np.quantile(cdf, [alpha, 0.5, 1 - alpha], axis=0)
+    # The per-draw two-sided tail probability 2 min(F_s, S_s), its interval across draws.
+    per_draw_tail = np.minimum(2 * np.minimum(cdf, sf), 1.0)
+    tail_lower, tail_upper = np.quantile(per_draw_tail, [alpha, 1 - alpha], axis=0)
     table = pd.DataFrame(
         {
             "value": values,
@@ -201,6 +215,9 @@ def score_table(values: np.ndarray, cdf: np.ndarray, sf: np.ndarray, index, ci_p
             "ci_upper": upper,
             "tail": np.where(pit < 0.5, "lower", "upper"),
             "tail_probability": np.minimum(2 * np.minimum(pit, survival), 1.0),
+            "tail_probability_ci_lower": tail_lower,
+            "tail_probability_ci_upper": tail_upper,
+            "ci_prob": ci_prob,
         },
         index=index,
     )
@@ -278,8 +295,9 @@ class FitResult(ABC):
     def score(self, new_data=None, *, ci_prob: float = 0.95, thin: int = 1) -> pd.DataFrame:
         """Predictive percentile (PIT) of each value with the median and equal-tailed
         ``ci_prob`` interval of the per-draw percentiles, and the two-sided tail
-        probability ``2 min(pit, 1 - pit)`` — the monitoring score. Columns
-        :data:`SCORE_COLUMNS`. Without ``new_data``: the fitted observations (in-sample).
+        probability ``2 min(pit, 1 - pit)`` — the monitoring score — with the interval of
+        its per-draw values ``2 min(F_s, 1 - F_s)``. Columns :data:`SCORE_COLUMNS`.
+        Without ``new_data``: the fitted observations (in-sample).
 
         The upper side ``1 - pit`` is the predictive survival computed directly: ``1 - cdf``
         rounds to 0 beyond ~1e-16."""

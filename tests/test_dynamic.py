@@ -149,7 +149,11 @@ def test_score_matches_the_true_conditional_distribution(ar_fit, series):
         "ci_upper",
         "tail",
         "tail_probability",
+        "tail_probability_ci_lower",
+        "tail_probability_ci_upper",
+        "ci_prob",
     ]
+    assert (table.tail_probability_ci_lower <= table.tail_probability_ci_upper).all()
     assert table.attrs["ci_prob"] == 0.9
     pd.testing.assert_index_equal(table.index, test.index)
     previous = np.concatenate([[train.iloc[-1]], test.to_numpy()[:-1]])

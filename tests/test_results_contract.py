@@ -204,7 +204,7 @@ def test_every_kind_answers_the_contract_with_the_same_columns(cases, case):
     assert ahead.batch_shape == (len(range(0, fit.n_draws, 2)), n_test)
 
     scores = fit.score(test)
-    assert tuple(scores.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS and len(scores) == n_test
+    assert tuple(scores.columns) == SCORE_COLUMNS and len(scores) == n_test
     values = scores["value"].to_numpy()
     # The table's percentile is the predictive's mixture CDF (two computations for a static fit).
     np.testing.assert_allclose(scores["pit"], fit.predictive(test).mixture_cdf(values), rtol=1e-9, atol=1e-12)
