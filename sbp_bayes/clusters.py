@@ -71,6 +71,7 @@ __all__ = [
     "cluster_table",
     "decluster",
     "decluster_option",
+    "exceedance_groups",
     "extremal_index",
     "intervals_estimate",
     "kgaps_posterior",
@@ -242,6 +243,19 @@ def intervals_estimate(times) -> float:
     return float(_intervals_from_sums(times.size, times.sum(), (times**2).sum(), times.max()))
 
 
+def _cluster_separators(times: np.ndarray, theta: float) -> np.ndarray:
+    """Which inter-exceedance times separate clusters (Ferro & Segers 2003, §3.3): the
+    ``C - 1`` largest, ``C = ⌊θ N⌋ + 1``; with ties at the cut fewer (their rule: reduce C)."""
+    n_exceedances = times.size + 1
+    n_clusters = min(math.floor(theta * n_exceedances) + 1, n_exceedances)
+    if n_clusters >= n_exceedances:
+        return np.ones(times.size, dtype=bool)
+    if n_clusters <= 1:
+        return np.zeros(times.size, dtype=bool)
+    cut = np.sort(times)[::-1][n_clusters - 1]
+    return times > cut
+
+
 def _cluster_bootstrap(times: np.ndarray, theta: float, run_length, n_boot: int, rng) -> np.ndarray:
     """Ferro & Segers' (2003, §4) bootstrap of inter-exceedance times.
 
@@ -250,16 +264,7 @@ def _cluster_bootstrap(times: np.ndarray, theta: float, run_length, n_boot: int,
     replicate adds up per-cluster sums instead of rebuilding the series. ``run_length``
     None: the intervals estimator, else the runs estimator.
     """
-    n_exceedances = times.size + 1
-    n_clusters = min(math.floor(theta * n_exceedances) + 1, n_exceedances)
-    if n_clusters >= n_exceedances:
-        separators = np.ones(times.size, dtype=bool)
-    elif n_clusters <= 1:
-        separators = np.zeros(times.size, dtype=bool)
-    else:
-        # The C-1 largest times separate clusters; with ties at the cut, fewer (F&S: reduce C).
-        cut = np.sort(times)[::-1][n_clusters - 1]
-        separators = times > cut
+    separators = _cluster_separators(times, theta)
     gaps = times[separators]
     label = np.cumsum(separators)  # cluster of each within-cluster time
     inside = ~separators
@@ -462,6 +467,53 @@ def extremal_index(
         draws=np.asarray(draws, dtype=float),
         settings=settings,
     )
+
+
+def exceedance_groups(values, threshold=None, *, tail: str = "upper", run_length: int | None = None):
+    """The cluster of each exceedance, in the order of the sorted excesses.
+
+    Clusters come from the data, with no tuning constant by default: Ferro & Segers'
+    (2003) intervals declustering, in which the ``C - 1`` largest inter-exceedance times
+    separate clusters, ``C = ⌊θ̂ N⌋ + 1`` with ``θ̂`` the intervals estimate. With
+    ``run_length`` runs declustering instead (:func:`cluster_table`). The labels are
+    aligned with ``sort(excess)`` (a stable sort of the exceedances by value), the order
+    in which the tail likelihood of :func:`sbp_bayes.fit` holds them; pass them as
+    ``groups`` to :func:`sbp_bayes.threshold_selection.candidate_scores`.
+
+    Parameters
+    ----------
+    values : array_like
+        The series in time order.
+    threshold : float, optional
+        Default: the 95% quantile (5% for ``tail="lower"``).
+    tail : {"upper", "lower"}
+    run_length : int, optional
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Cluster labels, numbered in time order from 0.
+
+    Examples
+    --------
+    Runs of length 1: the first two exceedances (5, 6) form cluster 0, then 9 and 3 are
+    clusters 1 and 2; listed by excess (2, 4, 5, 8):
+
+    >>> exceedance_groups([0, 5, 6, 0, 0, 0, 0, 9, 0, 3], threshold=1, run_length=1).tolist()
+    [2, 0, 0, 1]
+    """
+    array = _series_values(values)
+    threshold, positions = _exceedance_positions(array, threshold, tail)
+    times = np.diff(positions).astype(float)
+    if run_length is None:
+        separators = _cluster_separators(times, intervals_estimate(times))
+    else:
+        if not (isinstance(run_length, int | np.integer) and run_length >= 1):
+            raise ValueError(f"run_length must be a positive integer; got {run_length!r}.")
+        separators = times > run_length
+    label = np.concatenate([[0], np.cumsum(separators)])
+    excess = array[positions] - threshold if tail == "upper" else threshold - array[positions]
+    return label[np.argsort(excess, kind="stable")]
 
 
 # ----------------------------------------------------------------------------- declustering
