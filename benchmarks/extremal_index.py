@@ -204,24 +204,43 @@ def _one_series(job) -> list[dict]:
 
 
 def return_levels(
-    processes, years: int, series: int, seed: int, draws: int, periods, ci_probs=(0.9, 0.95), workers: int = 1
+    processes,
+    years: int,
+    series: int,
+    seed: int,
+    draws: int,
+    periods,
+    ci_probs=(0.9, 0.95),
+    workers: int = 1,
+    partial=None,
 ) -> pd.DataFrame:
     """Coverage of the true return levels, ``series`` replications per process; each
-    replication has its own seed, so the table does not depend on ``workers``."""
+    replication has its own seed, so the table does not depend on ``workers``. The jobs
+    alternate between processes and, with ``partial`` (a path), each finished series is
+    appended there at once, so an interrupted run still gives even partial results."""
     seeds = np.random.SeedSequence(seed).spawn(len(processes) * series)
     jobs = [
         (name, replicate, seeds[k * series + replicate], years, draws, tuple(periods), tuple(ci_probs))
-        for k, name in enumerate(processes)
         for replicate in range(series)
+        for k, name in enumerate(processes)
     ]
+    rows = []
+
+    def keep(chunk):
+        rows.extend(chunk)
+        if partial is not None:
+            pd.DataFrame(chunk).to_csv(partial, mode="a", header=len(rows) == len(chunk), index=False)
+
     if workers > 1:
         from multiprocessing import get_context
 
         with get_context("spawn").Pool(workers) as pool:
-            chunks = pool.map(_one_series, jobs, chunksize=1)
+            for chunk in pool.imap_unordered(_one_series, jobs, chunksize=1):
+                keep(chunk)
     else:
-        chunks = [_one_series(job) for job in jobs]
-    return pd.DataFrame([row for chunk in chunks for row in chunk])
+        for job in jobs:
+            keep(_one_series(job))
+    return pd.DataFrame(rows).sort_values(["process", "series", "fit", "ci_prob", "return_period"])
 
 
 def summarise_levels(levels: pd.DataFrame) -> pd.DataFrame:
@@ -258,8 +277,18 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=2003)
     parser.add_argument("--skip-fits", action="store_true", help="part 1 only")
     parser.add_argument("--skip-theta", action="store_true", help="part 2 only")
+    parser.add_argument(
+        "--summarise", metavar="CSV", help="print the part 2 summary of a (partial) results CSV and stop"
+    )
     parser.add_argument("--out", help="CSV of part 1 (part 2 goes to the same name with _return_levels)")
     args = parser.parse_args(argv)
+    if args.summarise:
+        levels = pd.read_csv(args.summarise, comment="#")
+        counts = levels.groupby("process")["series"].nunique()
+        print("series per process: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+        with pd.option_context("display.width", 250, "display.max_columns", 40):
+            print(summarise_levels(levels).round(3).to_string())
+        return 0
     info = machine_info()
     print(format_machine(info))
 
@@ -291,8 +320,19 @@ def main(argv=None) -> int:
             parser.error(f"unknown process(es) {sorted(unknown)}; choose from {list(LEVEL_PROCESSES)}")
         started = time.perf_counter()
         periods = [10.0, 50.0, 100.0]
+        partial = None
+        if args.out:
+            partial = Path(args.out).with_name(Path(args.out).stem + "_return_levels_partial.csv")
+            partial.unlink(missing_ok=True)
         levels = return_levels(
-            args.processes, args.years, args.series, args.seed + 1, args.draws, periods, workers=args.workers
+            args.processes,
+            args.years,
+            args.series,
+            args.seed + 1,
+            args.draws,
+            periods,
+            workers=args.workers,
+            partial=partial,
         )
         print(
             f"\nPart 2: return levels of {args.years}-year daily log series, {args.series} per process, "
