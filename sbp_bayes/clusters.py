@@ -295,7 +295,7 @@ def _cluster_bootstrap(times: np.ndarray, theta: float, run_length, n_boot: int,
 
 
 def kgaps_posterior(
-    values, threshold=None, *, k: int = 1, prior=(1.0, 1.0), tail: str = "upper"
+    values, threshold=None, *, k: int = 1, prior=(1.0, 1.0), tail: str = "upper", adjust: bool = True
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """The K-gaps posterior density of ``θ`` on a grid (Süveges & Davison 2010).
 
@@ -311,14 +311,26 @@ def kgaps_posterior(
     prior : (float, float)
         ``Beta(a, b)`` prior of ``θ`` (default uniform).
     tail : {"upper", "lower"}
+    adjust : bool
+        Temper the likelihood by its magnitude adjustment (default). The K-gaps
+        likelihood multiplies the gaps' contributions as if they were independent; they
+        are not (a cluster's zero gaps and the gap that ends it come together, and their
+        number varies more from cluster to cluster than the model says), so the plain
+        posterior is too narrow: its 95% intervals covered the θ of max-autoregressive
+        series in 84-85% of replications. With ``s_i`` the score of gap ``i`` at the
+        maximum likelihood estimate, ``H = Σ s_i²`` and ``J = Σ_c (Σ_{i∈c} s_i)²`` over
+        the clusters (each run of zero gaps with the positive gap that ends it), the
+        likelihood is raised to ``w = min(1, H / J)`` (Chandler & Bate 2007; Ribatet,
+        Cooley & Davison 2012).
 
     Returns
     -------
     grid, density, counts
         ``density`` integrates to 1 over ``grid`` (trapezoid rule); ``counts`` holds
         ``n_zero``, ``n_positive``, ``scaled_gap_sum`` (``Σ q S_i``), ``q``,
-        ``threshold`` and ``n_exceedances``, the sufficient statistics, and ``mle``
-        (the closed-form maximiser of the likelihood).
+        ``threshold`` and ``n_exceedances``, the sufficient statistics, ``mle``
+        (the closed-form maximiser of the likelihood) and ``likelihood_weight`` (``w``,
+        1 without ``adjust``).
 
     Examples
     --------
@@ -341,18 +353,30 @@ def kgaps_posterior(
     gaps = np.maximum(np.diff(positions) - k, 0)
     n_zero, n_positive = int(np.count_nonzero(gaps == 0)), int(np.count_nonzero(gaps > 0))
     scaled = float(q * gaps.sum())
-    # Log posterior: (n0 + b - 1) log(1 - θ) + (2 n1 + a - 1) log θ - θ Σ q S, on an open grid.
-    grid = (np.arange(_KGAPS_GRID) + 0.5) / _KGAPS_GRID
-    log_density = (n_zero + b - 1.0) * np.log1p(-grid) + (2.0 * n_positive + a - 1.0) * np.log(grid)
-    log_density -= scaled * grid
-    density = np.exp(log_density - log_density.max())
-    density /= np.trapezoid(density, grid)
     # Likelihood maximiser: root of c θ² - (n0 + 2 n1 + c) θ + 2 n1 = 0 in [0, 1].
     total = n_zero + 2.0 * n_positive + scaled
     if scaled > 0:
         mle = (total - math.sqrt(max(total**2 - 8.0 * scaled * n_positive, 0.0))) / (2.0 * scaled)
     else:
         mle = 2.0 * n_positive / (n_zero + 2.0 * n_positive) if (n_zero + n_positive) else 1.0
+    weight = 1.0
+    if adjust and n_zero and n_positive:
+        at = min(max(mle, 1e-6), 1.0 - 1e-6)
+        # Scores of the gaps: d/dθ log(1 - θ) for a zero gap, d/dθ (2 log θ - θ q S) otherwise.
+        score = np.where(gaps == 0, -1.0 / (1.0 - at), 2.0 / at - q * gaps)
+        cluster = np.concatenate([[0], np.cumsum(gaps[:-1] > 0)])  # a positive gap ends a cluster
+        sums = np.bincount(cluster, weights=score)
+        information, variability = float(np.sum(score**2)), float(np.sum(sums**2))
+        if variability > 0:
+            weight = min(1.0, information / variability)
+    # Log posterior: w [n0 log(1 - θ) + 2 n1 log θ - θ Σ q S] + (b - 1) log(1 - θ) + (a - 1) log θ,
+    # on an open grid.
+    grid = (np.arange(_KGAPS_GRID) + 0.5) / _KGAPS_GRID
+    log_density = (weight * n_zero + b - 1.0) * np.log1p(-grid)
+    log_density += (2.0 * weight * n_positive + a - 1.0) * np.log(grid)
+    log_density -= weight * scaled * grid
+    density = np.exp(log_density - log_density.max())
+    density /= np.trapezoid(density, grid)
     counts = {
         "n_zero": n_zero,
         "n_positive": n_positive,
@@ -361,6 +385,7 @@ def kgaps_posterior(
         "threshold": threshold,
         "n_exceedances": int(positions.size),
         "mle": float(min(mle, 1.0)),
+        "likelihood_weight": weight,
     }
     return grid, density, counts
 
@@ -377,6 +402,7 @@ def extremal_index(
     ci_prob: float = 0.95,
     n_boot: int = DEFAULT_DRAWS,
     random_seed=None,
+    adjust: bool = True,
 ) -> ExtremalIndex:
     """Estimate the extremal index ``θ`` of a series, with an interval.
 
@@ -402,6 +428,10 @@ def extremal_index(
     n_boot : int
         Bootstrap replicates (intervals, runs) or posterior draws kept (kgaps).
     random_seed : int or numpy.random.Generator, optional
+    adjust : bool
+        K-gaps: temper the likelihood by its magnitude adjustment, so that the
+        posterior's width matches the dependence between gaps (default; see
+        :func:`kgaps_posterior`).
 
     Returns
     -------
@@ -428,14 +458,19 @@ def extremal_index(
     tails = [(1.0 - ci_prob) / 2.0, (1.0 + ci_prob) / 2.0]
     settings: dict = {}
     if method == "kgaps":
-        grid, density, counts = kgaps_posterior(array, threshold, k=k, prior=prior, tail=tail)
+        grid, density, counts = kgaps_posterior(array, threshold, k=k, prior=prior, tail=tail, adjust=adjust)
         cdf = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2.0 * np.diff(grid))])
         cdf /= cdf[-1]
         unique, first = np.unique(cdf, return_index=True)
         draws = np.interp(rng.random(n_boot), unique, grid[first])
         theta = float(np.trapezoid(grid * density, grid))
         lower, upper = np.interp(tails, unique, grid[first])
-        settings = {"k": int(k), "prior": [float(v) for v in prior], "mle": counts["mle"]}
+        settings = {
+            "k": int(k),
+            "prior": [float(v) for v in prior],
+            "mle": counts["mle"],
+            "likelihood_weight": counts["likelihood_weight"],
+        }
     else:
         if method == "intervals":
             theta, runs = intervals_estimate(times), None

@@ -185,10 +185,18 @@ def _fit(x, **options):
     )
 
 
-def test_fit_option_on_clustered_and_independent_series():
+@pytest.fixture(scope="module")
+def clustered_fits():
+    """A moving maximum of order 3 (clusters of three equal values), fitted both ways."""
     rng = np.random.default_rng(12)
-    clustered = pd.Series(np.log(moving_maximum(6000, 3, rng)))
-    plain, adjusted = _fit(clustered), _fit(clustered, cluster_adjustment="sandwich")
+    clustered = pd.Series(
+        np.log(moving_maximum(6000, 3, rng)), index=pd.date_range("2000-01-01", periods=6000, freq="D")
+    )
+    return _fit(clustered), _fit(clustered, cluster_adjustment="sandwich")
+
+
+def test_fit_option_on_clustered_series(clustered_fits):
+    plain, adjusted = clustered_fits
     table = adjusted.idata["threshold_weights"]
     weights = table["upper_likelihood_weight"].values
     # Clusters of three equal values: a third of the information at every candidate.
@@ -200,15 +208,29 @@ def test_fit_option_on_clustered_and_independent_series():
     # The tail mass's posterior is tempered too (clusters of three: its count is worth a third).
     mass_sd = lambda fit: float(fit.posterior["upper_tail_prob"].std())  # noqa: E731
     assert mass_sd(adjusted) > 1.4 * mass_sd(plain)
-    # An independent series: the intervals estimate is about 1, so most clusters are single
-    # exceedances, and pairs merged by chance have uncorrelated scores: the weights stay
-    # near 1 and the levels are the independence fit's.
-    independent = pd.Series(rng.standard_t(5, size=4000))
+
+
+def test_fit_option_on_an_independent_series():
+    # The intervals estimate is about 1, so most clusters are single exceedances, and pairs
+    # merged by chance have uncorrelated scores: the weights stay near 1 and the levels are
+    # the independence fit's.
+    independent = pd.Series(np.random.default_rng(13).standard_t(5, size=4000))
     same, also = _fit(independent), _fit(independent, cluster_adjustment="sandwich")
     assert also.idata["threshold_weights"]["upper_likelihood_weight"].min() > 0.85
     np.testing.assert_allclose(
         also.return_levels([10], 365.25)["median"], same.return_levels([10], 365.25)["median"], rtol=0.02
     )
+
+
+def test_the_report_and_a_saved_fit_keep_the_adjustment(clustered_fits, tmp_path):
+    from sbp_bayes.render import write_report
+
+    _, adjusted = clustered_fits
+    loaded = sbp_bayes.load(adjusted.save(tmp_path / "fit.nc"))
+    assert loaded.config["cluster_adjustment"] == "sandwich"
+    report = write_report(loaded, None, tmp_path / "report").read_text()
+    assert "Tail likelihood adjusted for clusters of extremes (sandwich)" in report
+    assert "0.3" in report.split("adjusted for clusters")[1].splitlines()[0]
 
 
 @pytest.mark.parametrize(
