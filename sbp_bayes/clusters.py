@@ -33,7 +33,9 @@ in order, one time step per observation):
     positive one an exponential waiting time between clusters. With a
     ``Beta(a, b)`` prior (default uniform) the posterior of ``θ`` is one-dimensional and
     is computed exactly on a fine grid; its draws carry the uncertainty into return
-    levels.
+    levels. Because ``q`` is estimated from the same exceedances, the likelihood
+    overstates its information; by default it is tempered to the information the
+    data really carry (see :func:`kgaps_posterior`).
 
 References
 ----------
@@ -312,16 +314,20 @@ def kgaps_posterior(
         ``Beta(a, b)`` prior of ``θ`` (default uniform).
     tail : {"upper", "lower"}
     adjust : bool
-        Temper the likelihood by its magnitude adjustment (default). The K-gaps
-        likelihood multiplies the gaps' contributions as if they were independent; they
-        are not (a cluster's zero gaps and the gap that ends it come together, and their
-        number varies more from cluster to cluster than the model says), so the plain
-        posterior is too narrow: its 95% intervals covered the θ of max-autoregressive
-        series in 84-85% of replications. With ``s_i`` the score of gap ``i`` at the
-        maximum likelihood estimate, ``H = Σ s_i²`` and ``J = Σ_c (Σ_{i∈c} s_i)²`` over
-        the clusters (each run of zero gaps with the positive gap that ends it), the
-        likelihood is raised to ``w = min(1, H / J)`` (Chandler & Bate 2007; Ribatet,
-        Cooley & Davison 2012).
+        Temper the likelihood so that the posterior has the width of the estimate's
+        sampling spread (default). The gaps are scaled by ``q = N / n``, estimated from
+        the same exceedances, so ``Σ q S_i`` is close to ``N`` whatever ``θ``: the
+        exponential part of the likelihood carries almost no information of its own, the
+        score depends on the data through ``n_0`` and ``n_1`` alone, and those carry the
+        information of ``n_1 ~ Binomial(n_0 + n_1, θ)``, ``(n_0 + n_1) / (θ (1 - θ))``,
+        not the likelihood's ``n_0 / (1 - θ)² + 2 n_1 / θ²``. The plain posterior is
+        therefore too narrow (on max-autoregressive series with θ = 0.25 and 0.5 at the
+        95% quantile its sd was 0.015 and 0.018 against a spread of the estimate of 0.019
+        and 0.022 over 150 series, and its 95% intervals covered θ in 84% and 79% of
+        replications). The likelihood is raised to the ratio of the two informations at
+        the maximum likelihood estimate, ``w = min(1, I_binomial / I_K-gaps)`` (a
+        magnitude adjustment as for composite likelihoods: Chandler & Bate 2007;
+        Ribatet, Cooley & Davison 2012), which keeps the posterior's centre.
 
     Returns
     -------
@@ -362,13 +368,9 @@ def kgaps_posterior(
     weight = 1.0
     if adjust and n_zero and n_positive:
         at = min(max(mle, 1e-6), 1.0 - 1e-6)
-        # Scores of the gaps: d/dθ log(1 - θ) for a zero gap, d/dθ (2 log θ - θ q S) otherwise.
-        score = np.where(gaps == 0, -1.0 / (1.0 - at), 2.0 / at - q * gaps)
-        cluster = np.concatenate([[0], np.cumsum(gaps[:-1] > 0)])  # a positive gap ends a cluster
-        sums = np.bincount(cluster, weights=score)
-        information, variability = float(np.sum(score**2)), float(np.sum(sums**2))
-        if variability > 0:
-            weight = min(1.0, information / variability)
+        kgaps_information = n_zero / (1.0 - at) ** 2 + 2.0 * n_positive / at**2
+        binomial_information = (n_zero + n_positive) / (at * (1.0 - at))
+        weight = min(1.0, binomial_information / kgaps_information)
     # Log posterior: w [n0 log(1 - θ) + 2 n1 log θ - θ Σ q S] + (b - 1) log(1 - θ) + (a - 1) log θ,
     # on an open grid.
     grid = (np.arange(_KGAPS_GRID) + 0.5) / _KGAPS_GRID
