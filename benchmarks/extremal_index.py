@@ -149,13 +149,16 @@ FITS = {
     "independent": ({}, None),
     "theta": ({}, "estimate"),
     "adjusted": ({"cluster_adjustment": "sandwich"}, "estimate"),
+    "adjusted_theta": ({"cluster_adjustment": "extremal_index"}, "estimate"),
     "declustered": ({"decluster": 1}, None),
 }
+#: Fits run by default (``--fits`` chooses).
+DEFAULT_FITS = ("independent", "theta", "adjusted", "declustered")
 
 
 def _one_series(job) -> list[dict]:
     """Fit one simulated series every way and compare the levels with the truth."""
-    name, replicate, seed, years, draws, periods, ci_probs = job
+    name, replicate, seed, years, draws, periods, ci_probs, fits = job
     theta, simulate, truth = LEVEL_PROCESSES[name]
     rng = np.random.default_rng(seed)
     n = round(years * DAYS_PER_YEAR)
@@ -163,7 +166,8 @@ def _one_series(job) -> list[dict]:
     x = pd.Series(np.log(simulate(n, rng)), index=days, name="value")
     rows = []
     fitted = {}
-    for method, (options, _) in FITS.items():
+    for method in fits:
+        options = FITS[method][0]
         if method == "theta":
             continue  # the independent fit, read with θ
         started = time.perf_counter()
@@ -180,9 +184,12 @@ def _one_series(job) -> list[dict]:
             ),
             time.perf_counter() - started,
         )
-    fitted["theta"] = fitted["independent"]
-    estimate = fitted["independent"][0].extremal_index(method="intervals")
-    for method, (_, extremal) in FITS.items():
+    if "independent" in fitted:
+        fitted["theta"] = fitted["independent"]
+    # θ at the independence fit's threshold (else the first fit's): the same for every fit.
+    estimate = next(iter(fitted.values()))[0].extremal_index(method="intervals")
+    for method in fits:
+        extremal = FITS[method][1]
         result, seconds = fitted[method]
         weights = result.idata["threshold_weights"] if "threshold_weights" in result.idata else None
         for ci_prob in ci_probs:
@@ -228,6 +235,7 @@ def return_levels(
     ci_probs=(0.9, 0.95),
     workers: int = 1,
     partial=None,
+    fits=DEFAULT_FITS,
 ) -> pd.DataFrame:
     """Coverage of the true return levels, ``series`` replications per process; each
     replication has its own seed, so the table does not depend on ``workers``. The jobs
@@ -235,7 +243,7 @@ def return_levels(
     appended there at once, so an interrupted run still gives even partial results."""
     seeds = np.random.SeedSequence(seed).spawn(len(processes) * series)
     jobs = [
-        (name, replicate, seeds[k * series + replicate], years, draws, tuple(periods), tuple(ci_probs))
+        (name, replicate, seeds[k * series + replicate], years, draws, tuple(periods), tuple(ci_probs), fits)
         for replicate in range(series)
         for k, name in enumerate(processes)
     ]
@@ -289,6 +297,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--processes", nargs="*", default=list(LEVEL_PROCESSES), help="part 2 processes (default: all)"
     )
+    parser.add_argument(
+        "--fits",
+        nargs="*",
+        default=list(DEFAULT_FITS),
+        help=f"part 2 fits, of {', '.join(FITS)} (theta reads the independent fit)",
+    )
     parser.add_argument("--seed", type=int, default=2003)
     parser.add_argument("--skip-fits", action="store_true", help="part 1 only")
     parser.add_argument("--skip-theta", action="store_true", help="part 2 only")
@@ -331,6 +345,10 @@ def main(argv=None) -> int:
 
     if not args.skip_fits:
         unknown = set(args.processes) - set(LEVEL_PROCESSES)
+        if "theta" in args.fits and "independent" not in args.fits:
+            parser.error("--fits theta reads the independent fit: name independent too")
+        if set(args.fits) - set(FITS):
+            parser.error(f"unknown fit(s) {sorted(set(args.fits) - set(FITS))}; choose from {list(FITS)}")
         if unknown:
             parser.error(f"unknown process(es) {sorted(unknown)}; choose from {list(LEVEL_PROCESSES)}")
         started = time.perf_counter()
@@ -348,12 +366,14 @@ def main(argv=None) -> int:
             periods,
             workers=args.workers,
             partial=partial,
+            fits=tuple(args.fits),
         )
         print(
             f"\nPart 2: return levels of {args.years}-year daily log series, {args.series} per process, "
             f"default fit with 4 chains x {args.draws} draws ({time.perf_counter() - started:.0f} s). Fits: "
             "independent = every day independent, no theta; theta = the same fit, levels with the intervals "
-            "estimate of theta; adjusted = cluster_adjustment='sandwich' with theta; declustered = "
+            "estimate of theta; adjusted (adjusted_theta) = cluster_adjustment='sandwich' "
+            "('extremal_index') with theta; declustered = "
             "decluster=1 (cluster maxima)."
         )
         with pd.option_context("display.width", 250, "display.max_columns", 40):
