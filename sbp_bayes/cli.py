@@ -13,6 +13,11 @@ each finished series is kept in ``DIR/store`` at once, an interrupted run contin
 it stopped when rerun, and the summary is written as ``DIR/summary.csv`` and
 ``DIR/summary.md``.
 
+``sbp-bayes diagnose DATA_OR_SPEC`` prints what to read before a fit, without sampling: the
+candidate thresholds with their cross-validation weights, the mean residual life and
+parameter-stability diagnostics at each, and the extremal index of the series
+(``--out DIR`` writes the tables and plots).
+
 A spec with a ``[dynamic]`` section describes a time series model
 (:func:`sbp_bayes.dynamic.fit_dynamic`, e.g. ``models/paper_synthetic.toml``): the same
 commands fit it, save it (:meth:`sbp_bayes.dynamic.DynamicFit.save`) and write its report
