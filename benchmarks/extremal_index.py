@@ -307,12 +307,15 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-fits", action="store_true", help="part 1 only")
     parser.add_argument("--skip-theta", action="store_true", help="part 2 only")
     parser.add_argument(
-        "--summarise", metavar="CSV", help="print the part 2 summary of a (partial) results CSV and stop"
+        "--summarise",
+        metavar="CSV",
+        nargs="+",
+        help="print the part 2 summary of (partial) results CSVs, e.g. runs with different --fits, and stop",
     )
     parser.add_argument("--out", help="CSV of part 1 (part 2 goes to the same name with _return_levels)")
     args = parser.parse_args(argv)
     if args.summarise:
-        levels = pd.read_csv(args.summarise, comment="#")
+        levels = pd.concat([pd.read_csv(path, comment="#") for path in args.summarise])
         counts = levels.groupby("process")["series"].nunique()
         print("series per process: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
         with pd.option_context("display.width", 250, "display.max_columns", 40):
