@@ -246,3 +246,16 @@ def test_bad_combinations_say_what_to_do(options, message):
     x = np.random.default_rng(0).standard_normal(500)
     with pytest.raises(ValueError, match=message):
         sbp_bayes.fit(x, tails="upper", draws=50, chains=1, progressbar=False, **options)
+
+
+def test_extremal_index_adjustment_weighs_by_clusters_per_exceedance(clustered_fits):
+    plain, _ = clustered_fits
+    adjusted = _fit(plain.data, cluster_adjustment="extremal_index")
+    table = adjusted.idata["threshold_weights"]
+    # Clusters of three equal values: one cluster per three exceedances, less where the
+    # declustering at the innermost candidate (20% of the data beyond it) merges
+    # neighbouring clusters (measured 0.28 there, 1/3 at the outer candidates).
+    weights = table["upper_likelihood_weight"].values
+    assert np.all((weights > 0.25) & (weights <= 1 / 3 + 1e-12))
+    np.testing.assert_allclose(weights[-3:], 1 / 3, atol=0.02)
+    assert adjusted.config["cluster_adjustment"] == "extremal_index"
