@@ -480,7 +480,7 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
     if config.get("cluster_adjustment"):
         table = fit.idata["threshold_weights"]
         shown = "; ".join(
-            f"{side} tail {_numbers(table[f'{side}_likelihood_weight'].values)}"
+            f"{side} tail " + ", ".join(format_number(v) for v in table[f"{side}_likelihood_weight"].values)
             for side in sides
             if f"{side}_likelihood_weight" in table
         )
