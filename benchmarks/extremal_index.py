@@ -12,15 +12,30 @@ mean estimate and the mean interval width. (Runs and K-gaps estimate the sub-asy
 ``θ(u)``, e.g. ``P(X_{t+1} <= u | X_t > u) = 0.95`` for an independent series at its
 95% quantile, so their intervals can miss the limit θ = 1.)
 
-Part 2, return levels. A 30-year daily max-autoregressive series (dates attached, so
-observations per year come from them) on the log scale (Gumbel margins; θ does not
-change under a monotone transform), fitted with ``sbp_bayes.fit(tails="upper")``. Its
-true T-year return level is exact: the annual maximum of n = 365.25 steps has
-``P(M_n <= z) = exp(-(1 + (1 - α)(n - 1)) / z)`` on the Fréchet scale. The fitted levels
-with ``extremal_index="intervals"`` are compared with it, with the levels that treat
-the days as independent, and with those of a fit to cluster maxima (``decluster=1``).
+Part 2, return levels. 30-year daily series (dates attached, so observations per year
+come from them) of the max-autoregressive process with θ = 0.25, 0.5 and 1 and of the
+moving maximum of order 4 (θ = 0.25), on the log scale (exponential tails; θ does not
+change under a monotone transform), each fitted by the default ``sbp_bayes.fit`` with
+``tails="upper"`` four ways:
 
-Run:  python benchmarks/extremal_index.py --replications 200 --out extremal_index.csv
+- ``independent``: every day treated as independent, no θ;
+- ``theta``: the same fit, levels with the intervals estimate of θ (its bootstrap draws);
+- ``adjusted``: ``cluster_adjustment="sandwich"`` (the dependence-adjusted tail
+  likelihood and leave-one-cluster-out weights), levels with the same θ estimate;
+- ``declustered``: ``decluster=1``, the tail fitted to cluster maxima.
+
+The true T-year return levels are exact: for the max-AR series the annual maximum of
+n = 365.25 steps has ``P(M_n <= z) = exp(-(1 + (1 - α)(n - 1)) / z)`` on the Fréchet
+scale; for the moving maximum it is the maximum of n + m - 1 i.i.d. Lomax(1) values. The
+table gives, per process, interval level (90%, 95%) and period (10, 50, 100 years), the
+share of series whose interval covers the true level, the mean interval width, the mean
+error and root mean square error of the median, and the mean likelihood weight.
+
+Run:  python benchmarks/extremal_index.py --replications 200 --series 100 --workers 2 \
+          --out extremal_index.csv
+(``--skip-theta`` / ``--skip-fits`` run one part; ``--summarise CSV`` prints the part 2
+summary of a finished or partial run, whose rows are appended to
+``*_return_levels_partial.csv`` as each series finishes.)
 The slow test in ``tests/test_clusters.py`` runs part 1 for the intervals estimator
 (``pytest -m slow``).
 """
@@ -99,68 +114,174 @@ def true_return_level_log(period: float, alpha: float, n: float = DAYS_PER_YEAR)
     return float(np.log(frechet))
 
 
-def return_levels(thetas, years: int, series: int, seed: int, draws: int, periods) -> pd.DataFrame:
+def true_return_level_log_moving_maximum(period: float, order: int, n: float = DAYS_PER_YEAR) -> float:
+    """Exact T-period level of the log moving maximum: the annual maximum of ``n`` steps is
+    the maximum of ``n + m - 1`` i.i.d. Lomax(1) values (``rng.pareto(1)``: ``P(Z <= z) = z / (1 + z)``)."""
+    p = np.exp(np.log1p(-1.0 / period) / (n + order - 1.0))  # F(z) of the level
+    return float(np.log(p / -np.expm1(np.log(p))))
+
+
+#: Return-level processes: name -> (true θ, simulate(n, rng), true level(period)).
+LEVEL_PROCESSES = {
+    "max-AR theta=0.25": (
+        0.25,
+        lambda n, rng: max_autoregressive(n, 0.75, rng),
+        lambda period: true_return_level_log(period, 0.75),
+    ),
+    "max-AR theta=0.5": (
+        0.5,
+        lambda n, rng: max_autoregressive(n, 0.5, rng),
+        lambda period: true_return_level_log(period, 0.5),
+    ),
+    "max-AR theta=1": (
+        1.0,
+        lambda n, rng: max_autoregressive(n, 0.0, rng),
+        lambda period: true_return_level_log(period, 0.0),
+    ),
+    "moving max m=4": (
+        0.25,
+        lambda n, rng: moving_maximum(n, 4, rng),
+        lambda period: true_return_level_log_moving_maximum(period, 4),
+    ),
+}
+#: The fits compared: name -> (fit options, extremal index passed to return_levels).
+FITS = {
+    "independent": ({}, None),
+    "theta": ({}, "estimate"),
+    "adjusted": ({"cluster_adjustment": "sandwich"}, "estimate"),
+    "adjusted_theta": ({"cluster_adjustment": "extremal_index"}, "estimate"),
+    "declustered": ({"decluster": 1}, None),
+}
+#: Fits run by default (``--fits`` chooses).
+DEFAULT_FITS = ("independent", "theta", "adjusted", "declustered")
+
+
+def _one_series(job) -> list[dict]:
+    """Fit one simulated series every way and compare the levels with the truth."""
+    name, replicate, seed, years, draws, periods, ci_probs, fits = job
+    theta, simulate, truth = LEVEL_PROCESSES[name]
     rng = np.random.default_rng(seed)
-    rows = []
     n = round(years * DAYS_PER_YEAR)
     days = pd.date_range("1990-01-01", periods=n, freq="D")
-    for theta in thetas:
-        alpha = 1.0 - theta
-        for replicate in range(series):
-            x = pd.Series(np.log(max_autoregressive(n, alpha, rng)), index=days, name="value")
-            started = time.perf_counter()
-            fit = sbp_bayes.fit(
-                x, tails="upper", draws=draws, tune=draws, chains=4, progressbar=False, random_seed=replicate
-            )
-            seconds = time.perf_counter() - started
-            estimate = fit.extremal_index(method="intervals")
-            clustered = fit.return_levels(periods, extremal_index=estimate)
-            independent = fit.return_levels(periods)
-            # The tail fitted to cluster maxima instead (runs declustering at the 95% quantile).
-            declustered_fit = sbp_bayes.fit(
+    x = pd.Series(np.log(simulate(n, rng)), index=days, name="value")
+    rows = []
+    fitted = {}
+    for method in fits:
+        options = FITS[method][0]
+        if method == "theta":
+            continue  # the independent fit, read with θ
+        started = time.perf_counter()
+        fitted[method] = (
+            sbp_bayes.fit(
                 x,
                 tails="upper",
-                decluster=1,
                 draws=draws,
-                tune=draws,
                 chains=4,
                 progressbar=False,
                 random_seed=replicate,
+                log_likelihood=False,
+                **options,
+            ),
+            time.perf_counter() - started,
+        )
+    if "independent" in fitted:
+        fitted["theta"] = fitted["independent"]
+    # θ at the independence fit's threshold (else the first fit's): the same for every fit.
+    estimate = next(iter(fitted.values()))[0].extremal_index(method="intervals")
+    for method in fits:
+        extremal = FITS[method][1]
+        result, seconds = fitted[method]
+        weights = result.idata["threshold_weights"] if "threshold_weights" in result.idata else None
+        for ci_prob in ci_probs:
+            table = result.return_levels(
+                periods, ci_prob=ci_prob, extremal_index=estimate if extremal == "estimate" else None
             )
-            declustered = declustered_fit.return_levels(periods)
             for period in periods:
-                truth = true_return_level_log(period, alpha)
+                level = truth(period)
+                row = table.loc[period]
                 rows.append(
                     {
+                        "process": name,
                         "true_theta": theta,
                         "series": replicate,
+                        "fit": method,
+                        "ci_prob": ci_prob,
                         "return_period": period,
-                        "true_level": truth,
+                        "true_level": level,
                         "theta_estimate": estimate.theta,
-                        "median": clustered.loc[period, "median"],
-                        "lower": clustered.loc[period, "ci_lower"],
-                        "upper": clustered.loc[period, "ci_upper"],
-                        "covered": clustered.loc[period, "ci_lower"]
-                        <= truth
-                        <= clustered.loc[period, "ci_upper"],
-                        "independent_median": independent.loc[period, "median"],
-                        "independent_lower": independent.loc[period, "ci_lower"],
-                        "independent_upper": independent.loc[period, "ci_upper"],
-                        "independent_covered": independent.loc[period, "ci_lower"]
-                        <= truth
-                        <= independent.loc[period, "ci_upper"],
-                        "declustered_median": declustered.loc[period, "median"],
-                        "declustered_lower": declustered.loc[period, "ci_lower"],
-                        "declustered_upper": declustered.loc[period, "ci_upper"],
-                        "declustered_covered": declustered.loc[period, "ci_lower"]
-                        <= truth
-                        <= declustered.loc[period, "ci_upper"],
-                        "observations_per_year": fit.data.attrs["observations_per_year"],
+                        "median": row["median"],
+                        "lower": row["ci_lower"],
+                        "upper": row["ci_upper"],
+                        "covered": row["ci_lower"] <= level <= row["ci_upper"],
+                        # The candidates' likelihood weights averaged with their CV weights.
+                        "likelihood_weight": float(
+                            weights["upper_weight"] @ weights["upper_likelihood_weight"]
+                            if weights is not None and "upper_likelihood_weight" in weights
+                            else 1.0
+                        ),
                         "fit_seconds": seconds,
-                        "check_passed": fit.check(warn=False).passed,
                     }
                 )
-    return pd.DataFrame(rows)
+    return rows
+
+
+def return_levels(
+    processes,
+    years: int,
+    series: int,
+    seed: int,
+    draws: int,
+    periods,
+    ci_probs=(0.9, 0.95),
+    workers: int = 1,
+    partial=None,
+    fits=DEFAULT_FITS,
+) -> pd.DataFrame:
+    """Coverage of the true return levels, ``series`` replications per process; each
+    replication has its own seed, so the table does not depend on ``workers``. The jobs
+    alternate between processes and, with ``partial`` (a path), each finished series is
+    appended there at once, so an interrupted run still gives even partial results."""
+    seeds = np.random.SeedSequence(seed).spawn(len(processes) * series)
+    jobs = [
+        (name, replicate, seeds[k * series + replicate], years, draws, tuple(periods), tuple(ci_probs), fits)
+        for replicate in range(series)
+        for k, name in enumerate(processes)
+    ]
+    rows = []
+
+    def keep(chunk):
+        rows.extend(chunk)
+        if partial is not None:
+            pd.DataFrame(chunk).to_csv(partial, mode="a", header=len(rows) == len(chunk), index=False)
+
+    if workers > 1:
+        from multiprocessing import get_context
+
+        with get_context("spawn").Pool(workers) as pool:
+            for chunk in pool.imap_unordered(_one_series, jobs, chunksize=1):
+                keep(chunk)
+    else:
+        for job in jobs:
+            keep(_one_series(job))
+    return pd.DataFrame(rows).sort_values(["process", "series", "fit", "ci_prob", "return_period"])
+
+
+def summarise_levels(levels: pd.DataFrame) -> pd.DataFrame:
+    """Coverage, mean width and mean error of each fit per process, interval level and period."""
+    levels = levels.assign(
+        width=levels["upper"] - levels["lower"], error=levels["median"] - levels["true_level"]
+    )
+    return (
+        levels.groupby(["process", "ci_prob", "return_period", "fit"], sort=False)
+        .agg(
+            coverage=("covered", "mean"),
+            mean_width=("width", "mean"),
+            mean_error=("error", "mean"),
+            rmse=("error", lambda e: float(np.sqrt(np.mean(e**2)))),
+            likelihood_weight=("likelihood_weight", "mean"),
+        )
+        .unstack("fit")
+    )
 
 
 def main(argv=None) -> int:
@@ -170,72 +291,96 @@ def main(argv=None) -> int:
     parser.add_argument("--quantile", type=float, default=0.95, help="threshold quantile (part 1)")
     parser.add_argument("--n-boot", type=int, default=500, help="bootstrap replicates / posterior draws")
     parser.add_argument("--years", type=int, default=30, help="years of daily data (part 2)")
-    parser.add_argument("--series", type=int, default=2, help="series per theta (part 2)")
-    parser.add_argument("--draws", type=int, default=500, help="draws and tuning steps per chain (part 2)")
+    parser.add_argument("--series", type=int, default=2, help="series per process (part 2)")
+    parser.add_argument("--draws", type=int, default=500, help="draws per chain, 4 chains (part 2)")
+    parser.add_argument("--workers", type=int, default=1, help="processes for part 2 (results do not change)")
+    parser.add_argument(
+        "--processes", nargs="*", default=list(LEVEL_PROCESSES), help="part 2 processes (default: all)"
+    )
+    parser.add_argument(
+        "--fits",
+        nargs="*",
+        default=list(DEFAULT_FITS),
+        help=f"part 2 fits, of {', '.join(FITS)} (theta reads the independent fit)",
+    )
     parser.add_argument("--seed", type=int, default=2003)
     parser.add_argument("--skip-fits", action="store_true", help="part 1 only")
+    parser.add_argument("--skip-theta", action="store_true", help="part 2 only")
+    parser.add_argument(
+        "--summarise",
+        metavar="CSV",
+        nargs="+",
+        help="print the part 2 summary of (partial) results CSVs, e.g. runs with different --fits, and stop",
+    )
     parser.add_argument("--out", help="CSV of part 1 (part 2 goes to the same name with _return_levels)")
     args = parser.parse_args(argv)
+    if args.summarise:
+        levels = pd.concat([pd.read_csv(path, comment="#") for path in args.summarise])
+        counts = levels.groupby("process")["series"].nunique()
+        print("series per process: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
+        with pd.option_context("display.width", 250, "display.max_columns", 40):
+            print(summarise_levels(levels).round(3).to_string())
+        return 0
     info = machine_info()
     print(format_machine(info))
 
-    started = time.perf_counter()
-    table = coverage(args.replications, args.n, args.quantile, args.seed, args.n_boot)
-    summary = table.groupby(["process", "method"], sort=False).agg(
-        true_theta=("true_theta", "first"),
-        coverage=("covered", "mean"),
-        mean_theta=("theta", "mean"),
-        mean_width=("upper", "mean"),
-    )
-    summary["mean_width"] = (
-        summary["mean_width"] - table.groupby(["process", "method"], sort=False)["lower"].mean()
-    )
-    print(
-        f"\nPart 1: coverage of 95% intervals, {args.replications} series of {args.n} per process, "
-        f"threshold at the {args.quantile:.0%} quantile ({time.perf_counter() - started:.0f} s)"
-    )
-    print(summary.round(3).to_string())
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(format_machine(info) + "\n")
-            table.to_csv(handle, index=False)
+    if not args.skip_theta:
+        started = time.perf_counter()
+        table = coverage(args.replications, args.n, args.quantile, args.seed, args.n_boot)
+        summary = table.groupby(["process", "method"], sort=False).agg(
+            true_theta=("true_theta", "first"),
+            coverage=("covered", "mean"),
+            mean_theta=("theta", "mean"),
+            mean_width=("upper", "mean"),
+        )
+        summary["mean_width"] = (
+            summary["mean_width"] - table.groupby(["process", "method"], sort=False)["lower"].mean()
+        )
+        print(
+            f"\nPart 1: coverage of 95% intervals, {args.replications} series of {args.n} per process, "
+            f"threshold at the {args.quantile:.0%} quantile ({time.perf_counter() - started:.0f} s)"
+        )
+        print(summary.round(3).to_string())
+        if args.out:
+            with open(args.out, "w") as handle:
+                handle.write(format_machine(info) + "\n")
+                table.to_csv(handle, index=False)
 
     if not args.skip_fits:
+        unknown = set(args.processes) - set(LEVEL_PROCESSES)
+        if "theta" in args.fits and "independent" not in args.fits:
+            parser.error("--fits theta reads the independent fit: name independent too")
+        if set(args.fits) - set(FITS):
+            parser.error(f"unknown fit(s) {sorted(set(args.fits) - set(FITS))}; choose from {list(FITS)}")
+        if unknown:
+            parser.error(f"unknown process(es) {sorted(unknown)}; choose from {list(LEVEL_PROCESSES)}")
         started = time.perf_counter()
         periods = [10.0, 50.0, 100.0]
-        levels = return_levels([0.25, 0.5], args.years, args.series, args.seed + 1, args.draws, periods)
-        print(
-            f"\nPart 2: return levels of {args.years}-year daily log max-AR series, fitted with 4 chains x "
-            f"{args.draws} draws ({time.perf_counter() - started:.0f} s)"
+        partial = None
+        if args.out:
+            partial = Path(args.out).with_name(Path(args.out).stem + "_return_levels_partial.csv")
+            partial.unlink(missing_ok=True)
+        levels = return_levels(
+            args.processes,
+            args.years,
+            args.series,
+            args.seed + 1,
+            args.draws,
+            periods,
+            workers=args.workers,
+            partial=partial,
+            fits=tuple(args.fits),
         )
-        columns = [
-            "true_theta",
-            "series",
-            "return_period",
-            "true_level",
-            "theta_estimate",
-            "median",
-            "lower",
-            "upper",
-            "covered",
-            "independent_median",
-            "independent_covered",
-            "declustered_median",
-            "declustered_covered",
-            "check_passed",
-        ]
-        print(levels[columns].round(3).to_string(index=False))
-        levels["error"] = levels["median"] - levels["true_level"]
-        levels["independent_error"] = levels["independent_median"] - levels["true_level"]
-        levels["declustered_error"] = levels["declustered_median"] - levels["true_level"]
-        by = levels.groupby(["true_theta", "return_period"])
-        print(by[["covered", "independent_covered", "declustered_covered"]].mean().round(2).to_string())
-        print(by[["error", "independent_error", "declustered_error"]].mean().round(3).to_string())
         print(
-            f"covered with theta: {levels['covered'].mean():.0%}; declustered fit: "
-            f"{levels['declustered_covered'].mean():.0%}; treating days as independent: "
-            f"{levels['independent_covered'].mean():.0%}"
+            f"\nPart 2: return levels of {args.years}-year daily log series, {args.series} per process, "
+            f"default fit with 4 chains x {args.draws} draws ({time.perf_counter() - started:.0f} s). Fits: "
+            "independent = every day independent, no theta; theta = the same fit, levels with the intervals "
+            "estimate of theta; adjusted (adjusted_theta) = cluster_adjustment='sandwich' "
+            "('extremal_index') with theta; declustered = "
+            "decluster=1 (cluster maxima)."
         )
+        with pd.option_context("display.width", 250, "display.max_columns", 40):
+            print(summarise_levels(levels).round(3).to_string())
         if args.out:
             path = Path(args.out)
             with open(path.with_name(path.stem + "_return_levels" + path.suffix), "w") as handle:

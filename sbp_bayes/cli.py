@@ -13,6 +13,11 @@ each finished series is kept in ``DIR/store`` at once, an interrupted run contin
 it stopped when rerun, and the summary is written as ``DIR/summary.csv`` and
 ``DIR/summary.md``.
 
+``sbp-bayes diagnose DATA_OR_SPEC`` prints what to read before a fit, without sampling: the
+candidate thresholds with their cross-validation weights, the mean residual life and
+parameter-stability diagnostics at each, and the extremal index of the series
+(``--out DIR`` writes the tables and plots).
+
 A spec with a ``[dynamic]`` section describes a time series model
 (:func:`sbp_bayes.dynamic.fit_dynamic`, e.g. ``models/paper_synthetic.toml``): the same
 commands fit it, save it (:meth:`sbp_bayes.dynamic.DynamicFit.save`) and write its report
@@ -421,6 +426,152 @@ def _cmd_spec_keys(args, argv) -> int:
     return EXIT_OK
 
 
+def _cmd_diagnose(args, argv) -> int:
+    """Threshold diagnostics and the extremal index of a CSV's or a spec's data, with no sampling.
+
+    The candidate thresholds and their cross-validation weights are those of the default
+    fit, computed by quadrature (seconds, nothing compiled); the mean residual life and the
+    parameter stability are maximum likelihood fits at each candidate; the extremal index
+    reads the series in its time order (file order, or the spec's time column).
+    """
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+
+    import sbp_bayes
+    from sbp_bayes import thresholds
+    from sbp_bayes.clusters import EXTREMAL_INDEX_METHODS
+    from sbp_bayes.spec import init_spec, load_spec
+
+    source = Path(args.source)
+    if not source.is_file():
+        raise UserError(f"{args.source}: no such file; give a CSV file of data or a model spec (.toml)")
+    if source.suffix.lower() == ".toml":
+        if args.column or args.time_column:
+            raise UserError("--column and --time-column apply to a CSV file; a spec names its own columns")
+        spec = load_spec(source)
+        data = spec.load_data()
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            # The CSV read exactly as 'sbp-bayes init' then 'fit' would read it.
+            spec_path = Path(folder) / "diagnose.toml"
+            spec_path.write_text(
+                init_spec(source, spec_path, column=args.column, time_column=args.time_column),
+                encoding="utf-8",
+            )
+            spec = load_spec(spec_path)
+            data = spec.load_data()
+    if spec.is_many:
+        raise UserError(
+            f"{args.source} describes many series; diagnose one series (one CSV column) at a time"
+        )
+    if isinstance(data, pd.DataFrame):  # a dynamic spec: the modelled column
+        data = data[spec.target]
+    options = {}
+    if not spec.is_dynamic and spec.model.family == "sbp":
+        keep = ("bins", "tails", "n_candidates", "tail_fraction", "max_tail_points", "min_tail_points")
+        keep += ("lower_bound", "upper_bound", "nan_policy", "lower_threshold", "upper_threshold")
+        options = {
+            key: value for key, value in spec.model.options.items() if key in keep and value is not None
+        }
+        if spec.priors:
+            options["priors"] = dict(spec.priors)
+        if spec.threshold_priors:
+            options["threshold_priors"] = dict(spec.threshold_priors)
+    if args.tails:
+        options["tails"] = args.tails
+    if any(isinstance(options.get(f"{side}_threshold"), int | float) for side in ("lower", "upper")):
+        raise UserError(
+            f"{args.source} fixes a threshold; diagnose weighs candidate thresholds: remove "
+            "lower_threshold/upper_threshold from [model] (or give a list of candidates)"
+        )
+    try:
+        fit = sbp_bayes.fit(
+            data,
+            **options,
+            threshold_weights="cross_validation",
+            sampler="quadrature",
+            draws=200,
+            tune=200,
+            chains=1,
+            progressbar=False,
+            log_likelihood=False,
+            random_seed=0,
+        )
+        weights = fit.threshold_weights()
+        sides = list(dict.fromkeys(weights.index.get_level_values("tail")))
+        out_dir = Path(args.out) if args.out else None
+        if out_dir is not None:
+            (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+        rate = fit.data.attrs.get("observations_per_year")
+        print(
+            f"{len(fit.data)} observations of {spec.data.describe()}"
+            + (f"; {float(rate):.6g} observations per year" if rate else "")
+        )
+        for side in sides:
+            table = weights.xs(side, level="tail")[["threshold", "exceedances", "weight"]].copy()
+            candidates = table["threshold"].to_numpy()
+            stability = thresholds.parameter_stability(fit.data, candidates, tail=side)
+            residual = thresholds.mean_residual_life(fit.data, candidates, tail=side)
+            table["xi"] = stability["xi"].to_numpy()
+            table["xi_ci_lower"] = stability["xi_ci_lower"].to_numpy()
+            table["xi_ci_upper"] = stability["xi_ci_upper"].to_numpy()
+            table["modified_scale"] = stability["modified_scale"].to_numpy()
+            table["mean_excess"] = residual["mean_excess"].to_numpy()
+            # The extremal index at the weighted median candidate: where the fit's tail begins.
+            order = np.argsort(candidates)
+            cumulative = np.cumsum(table["weight"].to_numpy()[order])
+            at = float(candidates[order][min(np.searchsorted(cumulative, 0.5), order.size - 1)])
+            theta = pd.concat(
+                [
+                    sbp_bayes.extremal_index(fit.data, at, method=method, tail=side, random_seed=0).to_frame()
+                    for method in EXTREMAL_INDEX_METHODS
+                ]
+            )
+            print(
+                f"\n{side.capitalize()} tail: candidate thresholds, cross-validation weights, and the maximum"
+            )
+            print("likelihood GPD shape (95% interval), modified scale and mean excess at each:")
+            print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+            print(
+                f"\nExtremal index of the {side} tail at {at:.6g} (the weighted median candidate; 1 = no "
+                "clusters, 1/theta = mean cluster size; 95% intervals):"
+            )
+            columns = ["theta", "ci_lower", "ci_upper", "n_exceedances", "n_clusters"]
+            print(theta[columns].to_string(float_format=lambda v: f"{v:.3f}"))
+            if out_dir is not None:
+                table.to_csv(out_dir / "tables" / f"candidates_{side}.csv")
+                theta.to_csv(out_dir / "tables" / f"extremal_index_{side}.csv")
+                thresholds.mean_residual_life(fit.data, tail=side).to_csv(
+                    out_dir / "tables" / f"mean_residual_life_{side}.csv"
+                )
+                thresholds.parameter_stability(fit.data, tail=side).to_csv(
+                    out_dir / "tables" / f"parameter_stability_{side}.csv"
+                )
+                if not args.no_figures:
+                    import matplotlib.pyplot as plt
+
+                    from sbp_bayes import plots
+
+                    (out_dir / "figures").mkdir(exist_ok=True)
+                    for name, draw in (
+                        ("mean_residual_life", plots.plot_mean_residual_life),
+                        ("parameter_stability", plots.plot_parameter_stability),
+                    ):
+                        figure = draw(fit, tail=side)
+                        figure.savefig(out_dir / "figures" / f"{name}_{side}.png", dpi=110)
+                        plt.close(figure)
+    except ValueError as error:  # unusable data for a threshold analysis: say so, no traceback
+        raise UserError(f"{args.source}: {_one_line(error)}") from None
+    if args.out:
+        print(
+            f"\nTables in {Path(args.out) / 'tables'}"
+            + ("" if args.no_figures else ", figures in " + str(Path(args.out) / "figures"))
+        )
+    return EXIT_OK
+
+
 def _same_data(spec) -> tuple:
     """What identifies a spec's data: the bundled name, or the CSV file and its columns."""
     data = spec.data
@@ -697,6 +848,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keys.add_argument("--markdown", action="store_true", help="as a Markdown table (for documentation)")
     keys.set_defaults(run=_cmd_spec_keys)
+
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="threshold diagnostics and the extremal index of the data, without fitting",
+        description="Before a fit: the candidate thresholds with their cross-validation weights\n"
+        "(computed by quadrature, no sampling), the maximum likelihood GPD shape, modified\n"
+        "scale and mean excess at each (the mean residual life and parameter-stability\n"
+        "diagnostics), and the extremal index (intervals, runs, K-gaps) at the weighted\n"
+        "median candidate. With --out: the tables as CSV and the two diagnostic plots.",
+        epilog="examples:\n  sbp-bayes diagnose rain.csv\n"
+        "  sbp-bayes diagnose models/rain.toml --out results/rain_diagnostics",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    diagnose.add_argument("source", metavar="DATA_OR_SPEC", help="a CSV file of data or a model spec (.toml)")
+    diagnose.add_argument("--out", "-o", metavar="DIR", help="write tables/*.csv and figures/*.png here")
+    diagnose.add_argument("--column", metavar="NAME", help="CSV: the column (default: the first numeric one)")
+    diagnose.add_argument(
+        "--time-column", metavar="NAME", help="CSV: column of times (default: a column of dates)"
+    )
+    diagnose.add_argument(
+        "--tails",
+        choices=("both", "upper", "lower"),
+        help="tails to diagnose (default: the spec's, or as 'init' chooses)",
+    )
+    diagnose.add_argument("--no-figures", action="store_true", help="with --out: tables only")
+    diagnose.set_defaults(run=_cmd_diagnose)
 
     report = commands.add_parser(
         "report",

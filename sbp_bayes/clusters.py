@@ -33,7 +33,9 @@ in order, one time step per observation):
     positive one an exponential waiting time between clusters. With a
     ``Beta(a, b)`` prior (default uniform) the posterior of ``θ`` is one-dimensional and
     is computed exactly on a fine grid; its draws carry the uncertainty into return
-    levels.
+    levels. Because ``q`` is estimated from the same exceedances, the likelihood
+    overstates its information; by default it is tempered to the information the
+    data really carry (see :func:`kgaps_posterior`).
 
 References
 ----------
@@ -71,6 +73,7 @@ __all__ = [
     "cluster_table",
     "decluster",
     "decluster_option",
+    "exceedance_groups",
     "extremal_index",
     "intervals_estimate",
     "kgaps_posterior",
@@ -242,6 +245,19 @@ def intervals_estimate(times) -> float:
     return float(_intervals_from_sums(times.size, times.sum(), (times**2).sum(), times.max()))
 
 
+def _cluster_separators(times: np.ndarray, theta: float) -> np.ndarray:
+    """Which inter-exceedance times separate clusters (Ferro & Segers 2003, §3.3): the
+    ``C - 1`` largest, ``C = ⌊θ N⌋ + 1``; with ties at the cut fewer (their rule: reduce C)."""
+    n_exceedances = times.size + 1
+    n_clusters = min(math.floor(theta * n_exceedances) + 1, n_exceedances)
+    if n_clusters >= n_exceedances:
+        return np.ones(times.size, dtype=bool)
+    if n_clusters <= 1:
+        return np.zeros(times.size, dtype=bool)
+    cut = np.sort(times)[::-1][n_clusters - 1]
+    return times > cut
+
+
 def _cluster_bootstrap(times: np.ndarray, theta: float, run_length, n_boot: int, rng) -> np.ndarray:
     """Ferro & Segers' (2003, §4) bootstrap of inter-exceedance times.
 
@@ -250,16 +266,7 @@ def _cluster_bootstrap(times: np.ndarray, theta: float, run_length, n_boot: int,
     replicate adds up per-cluster sums instead of rebuilding the series. ``run_length``
     None: the intervals estimator, else the runs estimator.
     """
-    n_exceedances = times.size + 1
-    n_clusters = min(math.floor(theta * n_exceedances) + 1, n_exceedances)
-    if n_clusters >= n_exceedances:
-        separators = np.ones(times.size, dtype=bool)
-    elif n_clusters <= 1:
-        separators = np.zeros(times.size, dtype=bool)
-    else:
-        # The C-1 largest times separate clusters; with ties at the cut, fewer (F&S: reduce C).
-        cut = np.sort(times)[::-1][n_clusters - 1]
-        separators = times > cut
+    separators = _cluster_separators(times, theta)
     gaps = times[separators]
     label = np.cumsum(separators)  # cluster of each within-cluster time
     inside = ~separators
@@ -290,7 +297,7 @@ def _cluster_bootstrap(times: np.ndarray, theta: float, run_length, n_boot: int,
 
 
 def kgaps_posterior(
-    values, threshold=None, *, k: int = 1, prior=(1.0, 1.0), tail: str = "upper"
+    values, threshold=None, *, k: int = 1, prior=(1.0, 1.0), tail: str = "upper", adjust: bool = True
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """The K-gaps posterior density of ``θ`` on a grid (Süveges & Davison 2010).
 
@@ -306,14 +313,30 @@ def kgaps_posterior(
     prior : (float, float)
         ``Beta(a, b)`` prior of ``θ`` (default uniform).
     tail : {"upper", "lower"}
+    adjust : bool
+        Temper the likelihood so that the posterior has the width of the estimate's
+        sampling spread (default). The gaps are scaled by ``q = N / n``, estimated from
+        the same exceedances, so ``Σ q S_i`` is close to ``N`` whatever ``θ``: the
+        exponential part of the likelihood carries almost no information of its own, the
+        score depends on the data through ``n_0`` and ``n_1`` alone, and those carry the
+        information of ``n_1 ~ Binomial(n_0 + n_1, θ)``, ``(n_0 + n_1) / (θ (1 - θ))``,
+        not the likelihood's ``n_0 / (1 - θ)² + 2 n_1 / θ²``. The plain posterior is
+        therefore too narrow (on max-autoregressive series with θ = 0.25 and 0.5 at the
+        95% quantile its sd was 0.015 and 0.018 against a spread of the estimate of 0.019
+        and 0.022 over 150 series, and its 95% intervals covered θ in 84% and 79% of
+        replications). The likelihood is raised to the ratio of the two informations at
+        the maximum likelihood estimate, ``w = min(1, I_binomial / I_K-gaps)`` (a
+        magnitude adjustment as for composite likelihoods: Chandler & Bate 2007;
+        Ribatet, Cooley & Davison 2012), which keeps the posterior's centre.
 
     Returns
     -------
     grid, density, counts
         ``density`` integrates to 1 over ``grid`` (trapezoid rule); ``counts`` holds
         ``n_zero``, ``n_positive``, ``scaled_gap_sum`` (``Σ q S_i``), ``q``,
-        ``threshold`` and ``n_exceedances``, the sufficient statistics, and ``mle``
-        (the closed-form maximiser of the likelihood).
+        ``threshold`` and ``n_exceedances``, the sufficient statistics, ``mle``
+        (the closed-form maximiser of the likelihood) and ``likelihood_weight`` (``w``,
+        1 without ``adjust``).
 
     Examples
     --------
@@ -336,18 +359,26 @@ def kgaps_posterior(
     gaps = np.maximum(np.diff(positions) - k, 0)
     n_zero, n_positive = int(np.count_nonzero(gaps == 0)), int(np.count_nonzero(gaps > 0))
     scaled = float(q * gaps.sum())
-    # Log posterior: (n0 + b - 1) log(1 - θ) + (2 n1 + a - 1) log θ - θ Σ q S, on an open grid.
-    grid = (np.arange(_KGAPS_GRID) + 0.5) / _KGAPS_GRID
-    log_density = (n_zero + b - 1.0) * np.log1p(-grid) + (2.0 * n_positive + a - 1.0) * np.log(grid)
-    log_density -= scaled * grid
-    density = np.exp(log_density - log_density.max())
-    density /= np.trapezoid(density, grid)
     # Likelihood maximiser: root of c θ² - (n0 + 2 n1 + c) θ + 2 n1 = 0 in [0, 1].
     total = n_zero + 2.0 * n_positive + scaled
     if scaled > 0:
         mle = (total - math.sqrt(max(total**2 - 8.0 * scaled * n_positive, 0.0))) / (2.0 * scaled)
     else:
         mle = 2.0 * n_positive / (n_zero + 2.0 * n_positive) if (n_zero + n_positive) else 1.0
+    weight = 1.0
+    if adjust and n_zero and n_positive:
+        at = min(max(mle, 1e-6), 1.0 - 1e-6)
+        kgaps_information = n_zero / (1.0 - at) ** 2 + 2.0 * n_positive / at**2
+        binomial_information = (n_zero + n_positive) / (at * (1.0 - at))
+        weight = min(1.0, binomial_information / kgaps_information)
+    # Log posterior: w [n0 log(1 - θ) + 2 n1 log θ - θ Σ q S] + (b - 1) log(1 - θ) + (a - 1) log θ,
+    # on an open grid.
+    grid = (np.arange(_KGAPS_GRID) + 0.5) / _KGAPS_GRID
+    log_density = (weight * n_zero + b - 1.0) * np.log1p(-grid)
+    log_density += (2.0 * weight * n_positive + a - 1.0) * np.log(grid)
+    log_density -= weight * scaled * grid
+    density = np.exp(log_density - log_density.max())
+    density /= np.trapezoid(density, grid)
     counts = {
         "n_zero": n_zero,
         "n_positive": n_positive,
@@ -356,6 +387,7 @@ def kgaps_posterior(
         "threshold": threshold,
         "n_exceedances": int(positions.size),
         "mle": float(min(mle, 1.0)),
+        "likelihood_weight": weight,
     }
     return grid, density, counts
 
@@ -372,6 +404,7 @@ def extremal_index(
     ci_prob: float = 0.95,
     n_boot: int = DEFAULT_DRAWS,
     random_seed=None,
+    adjust: bool = True,
 ) -> ExtremalIndex:
     """Estimate the extremal index ``θ`` of a series, with an interval.
 
@@ -397,6 +430,10 @@ def extremal_index(
     n_boot : int
         Bootstrap replicates (intervals, runs) or posterior draws kept (kgaps).
     random_seed : int or numpy.random.Generator, optional
+    adjust : bool
+        K-gaps: temper the likelihood by its magnitude adjustment, so that the
+        posterior's width matches the dependence between gaps (default; see
+        :func:`kgaps_posterior`).
 
     Returns
     -------
@@ -423,14 +460,19 @@ def extremal_index(
     tails = [(1.0 - ci_prob) / 2.0, (1.0 + ci_prob) / 2.0]
     settings: dict = {}
     if method == "kgaps":
-        grid, density, counts = kgaps_posterior(array, threshold, k=k, prior=prior, tail=tail)
+        grid, density, counts = kgaps_posterior(array, threshold, k=k, prior=prior, tail=tail, adjust=adjust)
         cdf = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2.0 * np.diff(grid))])
         cdf /= cdf[-1]
         unique, first = np.unique(cdf, return_index=True)
         draws = np.interp(rng.random(n_boot), unique, grid[first])
         theta = float(np.trapezoid(grid * density, grid))
         lower, upper = np.interp(tails, unique, grid[first])
-        settings = {"k": int(k), "prior": [float(v) for v in prior], "mle": counts["mle"]}
+        settings = {
+            "k": int(k),
+            "prior": [float(v) for v in prior],
+            "mle": counts["mle"],
+            "likelihood_weight": counts["likelihood_weight"],
+        }
     else:
         if method == "intervals":
             theta, runs = intervals_estimate(times), None
@@ -462,6 +504,53 @@ def extremal_index(
         draws=np.asarray(draws, dtype=float),
         settings=settings,
     )
+
+
+def exceedance_groups(values, threshold=None, *, tail: str = "upper", run_length: int | None = None):
+    """The cluster of each exceedance, in the order of the sorted excesses.
+
+    Clusters come from the data, with no tuning constant by default: Ferro & Segers'
+    (2003) intervals declustering, in which the ``C - 1`` largest inter-exceedance times
+    separate clusters, ``C = ⌊θ̂ N⌋ + 1`` with ``θ̂`` the intervals estimate. With
+    ``run_length`` runs declustering instead (:func:`cluster_table`). The labels are
+    aligned with ``sort(excess)`` (a stable sort of the exceedances by value), the order
+    in which the tail likelihood of :func:`sbp_bayes.fit` holds them; pass them as
+    ``groups`` to :func:`sbp_bayes.threshold_selection.candidate_scores`.
+
+    Parameters
+    ----------
+    values : array_like
+        The series in time order.
+    threshold : float, optional
+        Default: the 95% quantile (5% for ``tail="lower"``).
+    tail : {"upper", "lower"}
+    run_length : int, optional
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Cluster labels, numbered in time order from 0.
+
+    Examples
+    --------
+    Runs of length 1: the first two exceedances (5, 6) form cluster 0, then 9 and 3 are
+    clusters 1 and 2; listed by excess (2, 4, 5, 8):
+
+    >>> exceedance_groups([0, 5, 6, 0, 0, 0, 0, 9, 0, 3], threshold=1, run_length=1).tolist()
+    [2, 0, 0, 1]
+    """
+    array = _series_values(values)
+    threshold, positions = _exceedance_positions(array, threshold, tail)
+    times = np.diff(positions).astype(float)
+    if run_length is None:
+        separators = _cluster_separators(times, intervals_estimate(times))
+    else:
+        if not (isinstance(run_length, int | np.integer) and run_length >= 1):
+            raise ValueError(f"run_length must be a positive integer; got {run_length!r}.")
+        separators = times > run_length
+    label = np.concatenate([[0], np.cumsum(separators)])
+    excess = array[positions] - threshold if tail == "upper" else threshold - array[positions]
+    return label[np.argsort(excess, kind="stable")]
 
 
 # ----------------------------------------------------------------------------- declustering

@@ -204,6 +204,18 @@ def write_report(fit, spec=None, out_dir=".", *, command: str | None = None, on_
                 f"{side.capitalize()} threshold: prior over {thresholds.size} candidates "
                 f"({number_list(thresholds)}); weights: {shown}"
             )
+    if config.get("cluster_adjustment"):
+        table = fit.idata["threshold_weights"]
+        shown = "; ".join(
+            f"{side} tail " + ", ".join(format_number(v) for v in table[f"{side}_likelihood_weight"].values)
+            for side in sides
+            if f"{side}_likelihood_weight" in table
+        )
+        model_items.append(
+            f"Tail likelihood adjusted for clusters of extremes ({config['cluster_adjustment']}): each "
+            f"candidate's GPD log-likelihood weighted by {shown} (1 = independent exceedances), "
+            "candidates weighed by leave-one-cluster-out scores"
+        )
     model_items.append(
         f"Sampler: {config.get('sampler')}, {config.get('chains')} chains x {config.get('draws')} draws "
         f"after {config.get('tune')} tuning steps, random seed {config.get('random_seed')}"

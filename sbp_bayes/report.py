@@ -465,7 +465,10 @@ def return_levels(
         :class:`~sbp_bayes.clusters.ExtremalIndex` (or a method name, estimated from the
         data at the fit's threshold) carries its uncertainty into the intervals, one
         ``θ`` draw per posterior draw (:func:`extremal_index_draws`). Default ``None``:
-        ``θ = 1``, the observations treated as independent.
+        ``θ = 1``, the observations treated as independent. A tail fitted with every
+        exceedance counted as independent evidence is too confident for clustered data:
+        fit with ``cluster_adjustment="extremal_index"`` (or ``"sandwich"``,
+        :func:`sbp_bayes.fit`) for intervals that cover the true levels.
 
     Returns
     -------
