@@ -508,3 +508,17 @@ def test_dynamic_mistakes_give_one_line_naming_file_and_key(dynamic_folder, chan
 def test_dynamic_covariate_of_a_bundled_dataset_is_refused():
     with pytest.raises(SpecError, match=r"\[dynamic\] covariates need a CSV \[data\] path"):
         loads_spec('[data]\ndataset = "danish"\n[dynamic]\ncovariates = ["x"]')
+
+
+def test_cluster_adjustment_is_a_model_key_that_reaches_the_fit():
+    """``[model] cluster_adjustment`` passes to :func:`sbp_bayes.fit`, whose fit records it;
+    a misspelt value is named with the allowed ones and the closest."""
+    spec = loads_spec(
+        '[data]\ndataset = "rain"\n[model]\ntails = "upper"\nlower_bound = 0.0\n'
+        'cluster_adjustment = "extremal_index"\n[sampler]\ndraws = 50\nchains = 2\nrandom_seed = 1'
+    )
+    assert spec.fit_kwargs()["cluster_adjustment"] == "extremal_index"
+    fitted = spec.fit()
+    assert fitted.config["cluster_adjustment"] == "extremal_index"
+    with pytest.raises(SpecError, match=r"cluster_adjustment must be one of .*did you mean 'extremal_index'"):
+        loads_spec('[data]\ndataset = "rain"\n[model]\ncluster_adjustment = "extremal"')

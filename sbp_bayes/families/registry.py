@@ -49,6 +49,7 @@ SBP_OPTIONS = (
     "upper_bound",
     "nan_policy",
     "decluster",
+    "cluster_adjustment",
 )
 
 

@@ -19,7 +19,8 @@ Sections
     ``lower_threshold``/``upper_threshold`` (a float fixes it, a list gives the candidates,
     absent means a prior over automatic candidates), ``n_candidates``, ``tail_fraction``,
     ``max_tail_points``, ``min_tail_points``, ``lower_bound``, ``upper_bound``,
-    ``nan_policy``, ``decluster``. These are the options of :func:`sbp_bayes.fit`.
+    ``nan_policy``, ``decluster``, ``cluster_adjustment``. These are the options of
+    :func:`sbp_bayes.fit`.
 ``[priors.<name>]``
     ``{dist = "Normal", mu = 0.0, sigma = 0.5}`` for ``upper_xi``, ``upper_sigma``,
     ``lower_xi``, ``lower_sigma`` (PyMC distributions) or ``bin_probs``

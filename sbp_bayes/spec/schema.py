@@ -39,6 +39,7 @@ from sbp_bayes.spec.checks import (
     weights_check,
 )
 from sbp_bayes.spec.writer import toml_value
+from sbp_bayes.threshold_selection import CLUSTER_ADJUSTMENTS
 
 __all__ = [
     "DYNAMIC_FAMILIES",
@@ -120,6 +121,7 @@ SBP_MODEL_KEYS = {
     "upper_bound": SpecKey(real()),
     "nan_policy": SpecKey(choice("raise", "omit"), "raise"),
     "decluster": SpecKey(decluster_check),
+    "cluster_adjustment": SpecKey(choice(*CLUSTER_ADJUSTMENTS)),
 }
 #: The ``[model]`` keys of a dynamic family (its registry entry names which it takes).
 DYNAMIC_MODEL_KEYS = {"tails": SpecKey(choice(*TAILS), "both"), "bins": SpecKey(integer(1), 30)}
@@ -283,6 +285,13 @@ MEANINGS: dict[str, dict[str, tuple[str, str | None]]] = {
             "Fit the tail to cluster maxima (runs declustering): a run length, or "
             '{threshold = 30.0, run_length = 2, tail = "upper"}. Threshold default: the 95% quantile.',
             "no declustering",
+        ),
+        "cluster_adjustment": (
+            'Clustered (time-ordered) data: "extremal_index" tempers the tail likelihood by '
+            'clusters per exceedance, "sandwich" by the composite-likelihood magnitude '
+            "adjustment; candidates are then weighed leave-one-cluster-out. "
+            '"extremal_index" is the better calibrated of the two.',
+            "none: exceedances count as independent",
         ),
     },
     "priors": {

@@ -171,6 +171,7 @@ def init_spec(csv_path, spec_path, *, column: str | None = None, time_column: st
         _comment_pad("n_candidates = 10", "candidate thresholds per tail, with a uniform prior"),
         "# upper_threshold = 10.0            # a number fixes the threshold; a list gives candidates",
         "# decluster = 1                     # fit the tail to cluster maxima (runs of exceedances)",
+        '# cluster_adjustment = "extremal_index"  # clustered days: temper the tail likelihood',
     ]
     if n_empty:
         lines.append(
