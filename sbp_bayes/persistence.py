@@ -25,11 +25,13 @@ Examples
 --------
 >>> from importlib.resources import as_file, files
 >>> import sbp_bayes
+>>> from sbp_bayes.persistence import FitFileError
 >>> with as_file(files("sbp_bayes.datasets") / "danish_fit.nc") as path:
-...     fit = sbp_bayes.load(path)
-...     same = sbp_bayes.load(path, kind="static")
->>> fit.kind, type(same).__name__
-('static', 'SBPFit')
+...     try:
+...         sbp_bayes.load(path, kind="dynamic")
+...     except FitFileError as error:
+...         print("refused:", "static" in str(error))
+refused: True
 """
 
 from __future__ import annotations
