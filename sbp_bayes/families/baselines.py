@@ -1,5 +1,5 @@
 """The baseline families: model, completion of the draws, predictive distribution; and
-:data:`FAMILIES`, every static family.
+:data:`FAMILIES`, every static family (the SBP's build is :mod:`sbp_bayes.families.sbp`).
 
 Each :class:`~sbp_bayes.families.base.Family` turns data and options into a
 :class:`~sbp_bayes.families.base.BuiltModel` (a PyMC model for NUTS, or exact conjugate
@@ -23,6 +23,7 @@ from sbp_bayes.distributions.gpd import gpd_logpdf
 from sbp_bayes.families.base import BuiltModel, Family
 from sbp_bayes.families.predictive import FrozenGPDNormalGPD, FrozenNormal, FrozenStudentT
 from sbp_bayes.families.registry import REGISTRY, family_entry, static_family_names
+from sbp_bayes.families.sbp import build_sbp
 from sbp_bayes.model import (
     MIN_EXCEEDANCES,
     DataError,
@@ -509,9 +510,9 @@ def _sbp_like_distribution(fit, thin=1):
 
 
 #: How each static family of the registry (:mod:`sbp_bayes.families.registry`) is built and
-#: read back: ``(build, distribution)``; the SBP's model is built by :mod:`sbp_bayes.model`.
+#: read back: ``(build, distribution)``; the SBP's build is :mod:`sbp_bayes.families.sbp`.
 _IMPLEMENTATIONS = {
-    "sbp": (None, _sbp_like_distribution),
+    "sbp": (build_sbp, _sbp_like_distribution),
     "sbp_continuous": (_build_sbp_continuous, _sbp_like_distribution),
     "binned": (_build_binned, _binned_distribution),
     "normal": (_build_normal, _normal_distribution),
