@@ -167,25 +167,26 @@ def fit_stages(
 
     import sbp_bayes
     from sbp_bayes import sampling
+    from sbp_bayes.families import sbp as sbp_family  # the SBP's build, weights and completion
 
     fit_module = sys.modules["sbp_bayes.fit"]  # the attribute sbp_bayes.fit is the function
     x = case_data(case, n, seed)
     options = fit_options(case, x, reference=reference)
     times = {stage: [] for stage in ("design", "build", "compile", "sample", "completion", "log_likelihood")}
     with contextlib.ExitStack() as stack:
-        stack.enter_context(timed(fit_module, "make_design", times["design"]))
-        stack.enter_context(timed(fit_module, "summarise", times["design"]))
-        stack.enter_context(timed(fit_module, "build_model_from_statistics", times["build"]))
+        stack.enter_context(timed(sbp_family, "make_design", times["design"]))
+        stack.enter_context(timed(sbp_family, "summarise", times["design"]))
+        stack.enter_context(timed(sbp_family, "build_model_from_statistics", times["build"]))
         # The default SBP fit (cross-validation weights, sampler "auto") builds no PyMC model
         # and compiles nothing: its priors are "build", its quadrature grids, weights and
         # draws are "sample".
-        stack.enter_context(timed(fit_module, "candidate_priors", times["build"]))
-        stack.enter_context(timed(fit_module, "build_candidate_model", times["build"]))
-        stack.enter_context(timed(fit_module, "_weigh_candidates", times["sample"]))
+        stack.enter_context(timed(sbp_family, "candidate_priors", times["build"]))
+        stack.enter_context(timed(sbp_family, "build_candidate_model", times["build"]))
+        stack.enter_context(timed(sbp_family, "weigh_candidates", times["sample"]))
         stack.enter_context(timed(sampling, "compile_nutpie", times["compile"]))
         stack.enter_context(timed(nutpie, "sample", times["sample"]))
         stack.enter_context(timed(sampling.pm, "sample", times["sample"]))
-        stack.enter_context(timed(fit_module, "_complete_posterior", times["completion"]))
+        stack.enter_context(timed(sbp_family, "complete_posterior", times["completion"]))
         stack.enter_context(timed(fit_module.SBPFit, "compute_log_likelihood", times["log_likelihood"]))
         start = time.perf_counter()
         result = sbp_bayes.fit(

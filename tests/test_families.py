@@ -555,6 +555,31 @@ def test_write_report_for_a_baseline_family(fits, family, tmp_path):
     assert (tmp_path / "tables" / "tail_shape.csv").is_file() == bool(fit._sides())
 
 
+def test_the_sbp_is_a_family_that_fit_runs_like_the_baselines():
+    """fit() adds nothing to what the SBP family builds: its exact (quadrature) draws,
+    completed, with the completion seed fit() spawns, are the fit's posterior, and its
+    threshold weights and facts are the fit's."""
+    from sbp_bayes.families import get_family
+    from sbp_bayes.families.base import BuiltModel
+
+    x = np.random.default_rng(4).standard_t(4, size=800)
+    built = get_family("sbp").build(x, tails="upper")
+    assert isinstance(built, BuiltModel)
+    assert (built.model, built.sampler, built.complete) == (None, "quadrature", None)
+    _, completion_seed = np.random.SeedSequence(7).spawn(2)  # as fit(random_seed=7)
+    posterior = built.exact_draws(2, 100, np.random.default_rng(completion_seed))
+    result = sbp_bayes.fit(
+        x, tails="upper", draws=100, chains=2, random_seed=7, progressbar=False, log_likelihood=False
+    )
+    for name in ("upper_xi", "upper_sigma", "upper_threshold", "bin_probs"):
+        assert np.array_equal(result.posterior[name].values, posterior[name].values)
+    assert result.idata["threshold_weights"].to_dataset().identical(built.groups["threshold_weights"])
+    assert result.config["family_info"] == built.info
+    assert result.config["sampler"] == built.sampler
+    # The predictive is the family's, as for every baseline.
+    assert get_family("sbp").distribution(result).batch_shape == result.distribution().batch_shape
+
+
 # ============================================================================ study specs (slow)
 
 DANISH_SPECS = sorted(MODELS.glob("danish_*.toml"))

@@ -280,7 +280,7 @@ def test_impossible_sampler_settings_fail_before_sampling(monkeypatch, settings,
 
     # Neither NUTS nor the default fit's quadrature may start before the settings are checked.
     monkeypatch.setattr(sys.modules["sbp_bayes.fit"], "sample", no_sampling)
-    monkeypatch.setattr(sys.modules["sbp_bayes.fit"], "_weigh_candidates", no_sampling)
+    monkeypatch.setattr(sys.modules["sbp_bayes.families.sbp"], "weigh_candidates", no_sampling)
     with pytest.raises(ValueError, match=message):
         sbp_bayes.fit(np.arange(200.0), **settings)
 

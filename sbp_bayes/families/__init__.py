@@ -2,8 +2,11 @@
 
 Every family produces the same result type (:class:`sbp_bayes.SBPFit`) with a
 batched numpy predictive distribution, so reports, plots, LOO and calibration work
-for all of them. The SBP with the threshold prior (``"sbp"``, the default) lives in
-:mod:`sbp_bayes.model`; the others, the models people would pick instead, are here:
+for all of them, and :func:`sbp_bayes.fit` runs every family the same way (a
+:class:`~sbp_bayes.families.base.BuiltModel`, :mod:`sbp_bayes.families.base`). The SBP
+with the threshold prior (``"sbp"``, the default) is built by :mod:`sbp_bayes.families.sbp`
+(its PyMC models by :mod:`sbp_bayes.model`); the others, the models people would pick
+instead, are in :mod:`sbp_bayes.families.baselines`:
 
 ====================  ==============================================================  =========
 family                model                                                           inference

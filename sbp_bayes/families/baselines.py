@@ -1,17 +1,17 @@
-"""The baseline families: model, completion of the draws, predictive distribution.
+"""The baseline families: model, completion of the draws, predictive distribution; and
+:data:`FAMILIES`, every static family (the SBP's build is :mod:`sbp_bayes.families.sbp`).
 
-Each :class:`Family` turns data and options into a :class:`BuiltModel` (a PyMC model
-for NUTS, or exact conjugate draws), and turns a finished fit's posterior into a
-batched numpy predictive distribution. Priors are documented per family; data-scale
-priors are centred on robust summaries of the data (median, interquartile range) and
-are deliberately wide.
+Each :class:`~sbp_bayes.families.base.Family` turns data and options into a
+:class:`~sbp_bayes.families.base.BuiltModel` (a PyMC model for NUTS, or exact conjugate
+draws), and turns a finished fit's posterior into a batched numpy predictive distribution.
+Priors are documented per family; data-scale priors are centred on robust summaries of the
+data (median, interquartile range) and are deliberately wide.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 import numpy as np
 import pymc as pm
@@ -20,8 +20,10 @@ import xarray as xr
 from pymc.distributions.dist_math import normal_lccdf, normal_lcdf
 
 from sbp_bayes.distributions.gpd import gpd_logpdf
+from sbp_bayes.families.base import BuiltModel, Family
 from sbp_bayes.families.predictive import FrozenGPDNormalGPD, FrozenNormal, FrozenStudentT
 from sbp_bayes.families.registry import REGISTRY, family_entry, static_family_names
+from sbp_bayes.families.sbp import build_sbp
 from sbp_bayes.model import (
     MIN_EXCEEDANCES,
     DataError,
@@ -41,33 +43,6 @@ DEFAULT_TAIL_SHARE = 0.1  # fixed-threshold baselines: 10% of the data in each m
 #: the GPD likelihood becomes unbounded at the endpoint.
 DEFAULT_XI_PRIOR = Prior("TruncatedNormal", mu=0.0, sigma=0.5, lower=-1.0)
 POT_DEFAULT_SHARE = 0.05  # peaks over threshold: the 95% quantile, a common default
-
-
-@dataclass
-class BuiltModel:
-    """What a family hands to :func:`sbp_bayes.fit`."""
-
-    model: pm.Model | None
-    info: dict
-    design: Design | None = None
-    checked: list[str] = field(default_factory=list)
-    complete: Callable[[xr.Dataset, np.random.Generator], xr.Dataset] | None = None
-    exact_draws: Callable[[int, int, np.random.Generator], xr.Dataset] | None = None
-
-
-@dataclass(frozen=True)
-class Family:
-    """A model family: how to build it and how to read its predictive distribution."""
-
-    name: str
-    description: str
-    build: Callable[..., BuiltModel]
-    distribution: Callable[..., object]
-    options: tuple[str, ...] = ()
-    priors: tuple[str, ...] = ()
-    #: "all": the pointwise log-likelihood covers every observation; "exceedances":
-    #: only those beyond the threshold (a peaks-over-threshold model says nothing else).
-    scope: str = "all"
 
 
 def _flat(posterior, name, thin=1):
@@ -313,7 +288,7 @@ def _build_binned(values, *, bins=50, priors=None, lower_bound=None, upper_bound
         )
 
     info = {"priors": {k: v.to_config() for k, v in resolved.items()}, "bin_edges": edges.tolist()}
-    return BuiltModel(None, info, design=design, exact_draws=exact_draws)
+    return BuiltModel(None, info, design=design, exact_draws=exact_draws, sampler="exact")
 
 
 def _binned_distribution(fit, thin=1):
@@ -535,9 +510,9 @@ def _sbp_like_distribution(fit, thin=1):
 
 
 #: How each static family of the registry (:mod:`sbp_bayes.families.registry`) is built and
-#: read back: ``(build, distribution)``; the SBP's model is built by :mod:`sbp_bayes.model`.
+#: read back: ``(build, distribution)``; the SBP's build is :mod:`sbp_bayes.families.sbp`.
 _IMPLEMENTATIONS = {
-    "sbp": (None, _sbp_like_distribution),
+    "sbp": (build_sbp, _sbp_like_distribution),
     "sbp_continuous": (_build_sbp_continuous, _sbp_like_distribution),
     "binned": (_build_binned, _binned_distribution),
     "normal": (_build_normal, _normal_distribution),
@@ -558,6 +533,7 @@ def _family(name: str) -> Family:
         options=form.options,
         priors=form.priors,
         scope=form.scope,
+        quadrature=name == "sbp",  # only the SBP's per-candidate GPD posteriors are tabulated
     )
 
 
