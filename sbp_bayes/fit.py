@@ -739,6 +739,12 @@ def fit(
                 f"cluster_adjustment must be None or one of {', '.join(map(repr, CLUSTER_ADJUSTMENTS))}; "
                 f"got {cluster_adjustment!r}."
             )
+        if not family_spec.quadrature:  # the adjustment lives in the SBP's candidate weighing
+            raise ValueError(
+                f"cluster_adjustment applies only to the SBP family (it tempers the tail likelihood "
+                f"of its candidate thresholds); family={family!r} has none. Fit the tail to cluster "
+                "maxima with decluster=... instead."
+            )
         if decluster is not None:
             raise ValueError(
                 "Use either decluster (fit the tail to cluster maxima) or cluster_adjustment (fit every "

@@ -240,6 +240,7 @@ def test_the_report_and_a_saved_fit_keep_the_adjustment(clustered_fits, tmp_path
         ({"cluster_adjustment": "sandwich", "decluster": 1}, "not both"),
         ({"cluster_adjustment": "sandwich", "upper_threshold": 1.0}, "needs threshold_weights"),
         ({"cluster_adjustment": "sandwich", "sampler": "nutpie"}, "sampler='auto' or 'quadrature'"),
+        ({"cluster_adjustment": "sandwich", "family": "normal"}, "applies only to the SBP family"),
     ],
 )
 def test_bad_combinations_say_what_to_do(options, message):
