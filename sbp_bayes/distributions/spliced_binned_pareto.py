@@ -173,6 +173,16 @@ def _distribution_parameters(edges_name, edges, bin_probs, tails):
     return [pt.as_tensor_variable(floatX(given[name])) for name in order]
 
 
+def _checked(result, params, msg, check=check_parameters):
+    """``result`` guarded by the parameter conditions (both parameterisations share them)."""
+    edges, probs, a_lower, a_upper, _, sigma_lower, _, sigma_upper = params
+    return check(
+        result,
+        *_parameter_conditions(edges, probs, a_lower, a_upper, sigma_lower, sigma_upper),
+        msg=msg,
+    )
+
+
 class SplicedBinnedPareto(Continuous):
     r"""Spliced Binned-Pareto distribution (Ehrlich, Callot & Aubet, 2021).
 
@@ -357,37 +367,17 @@ class SplicedBinnedPareto(Continuous):
         return median
 
     def logp(value, *params):
-        edges, probs, a_lower, a_upper, _, sigma_lower, _, sigma_upper = params
-        return check_parameters(
-            spliced_logpdf(value, *params),
-            *_parameter_conditions(edges, probs, a_lower, a_upper, sigma_lower, sigma_upper),
-            msg=_CONDITIONS_MSG,
-        )
+        return _checked(spliced_logpdf(value, *params), params, _CONDITIONS_MSG)
 
     def logcdf(value, *params):
-        edges, probs, a_lower, a_upper, _, sigma_lower, _, sigma_upper = params
-        return check_parameters(
-            spliced_logcdf(value, *params),
-            *_parameter_conditions(edges, probs, a_lower, a_upper, sigma_lower, sigma_upper),
-            msg=_CONDITIONS_MSG,
-        )
+        return _checked(spliced_logcdf(value, *params), params, _CONDITIONS_MSG)
 
     def logccdf(value, *params):
-        edges, probs, a_lower, a_upper, _, sigma_lower, _, sigma_upper = params
-        return check_parameters(
-            spliced_logccdf(value, *params),
-            *_parameter_conditions(edges, probs, a_lower, a_upper, sigma_lower, sigma_upper),
-            msg=_CONDITIONS_MSG,
-        )
+        return _checked(spliced_logccdf(value, *params), params, _CONDITIONS_MSG)
 
     def icdf(value, *params):
-        edges, probs, a_lower, a_upper, _, sigma_lower, _, sigma_upper = params
         result = check_icdf_value(spliced_icdf(value, *params), value)
-        return check_icdf_parameters(
-            result,
-            *_parameter_conditions(edges, probs, a_lower, a_upper, sigma_lower, sigma_upper),
-            msg=_CONDITIONS_MSG,
-        )
+        return _checked(result, params, _CONDITIONS_MSG, check=check_icdf_parameters)
 
 
 _THRESHOLD_FIRST_MSG = _CONDITIONS_MSG.replace("bin_edges", "body_edges")
@@ -446,34 +436,14 @@ class ThresholdSplicedBinnedPareto(Continuous):
         return median
 
     def logp(value, *params):
-        edges, probs, a_lower, a_upper, _, sigma_lower, _, sigma_upper = params
-        return check_parameters(
-            threshold_first_logpdf(value, *params),
-            *_parameter_conditions(edges, probs, a_lower, a_upper, sigma_lower, sigma_upper),
-            msg=_THRESHOLD_FIRST_MSG,
-        )
+        return _checked(threshold_first_logpdf(value, *params), params, _THRESHOLD_FIRST_MSG)
 
     def logcdf(value, *params):
-        edges, probs, a_lower, a_upper, _, sigma_lower, _, sigma_upper = params
-        return check_parameters(
-            threshold_first_logcdf(value, *params),
-            *_parameter_conditions(edges, probs, a_lower, a_upper, sigma_lower, sigma_upper),
-            msg=_THRESHOLD_FIRST_MSG,
-        )
+        return _checked(threshold_first_logcdf(value, *params), params, _THRESHOLD_FIRST_MSG)
 
     def logccdf(value, *params):
-        edges, probs, a_lower, a_upper, _, sigma_lower, _, sigma_upper = params
-        return check_parameters(
-            threshold_first_logccdf(value, *params),
-            *_parameter_conditions(edges, probs, a_lower, a_upper, sigma_lower, sigma_upper),
-            msg=_THRESHOLD_FIRST_MSG,
-        )
+        return _checked(threshold_first_logccdf(value, *params), params, _THRESHOLD_FIRST_MSG)
 
     def icdf(value, *params):
-        edges, probs, a_lower, a_upper, _, sigma_lower, _, sigma_upper = params
         result = check_icdf_value(threshold_first_icdf(value, *params), value)
-        return check_icdf_parameters(
-            result,
-            *_parameter_conditions(edges, probs, a_lower, a_upper, sigma_lower, sigma_upper),
-            msg=_THRESHOLD_FIRST_MSG,
-        )
+        return _checked(result, params, _THRESHOLD_FIRST_MSG, check=check_icdf_parameters)
