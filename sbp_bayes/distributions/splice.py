@@ -32,7 +32,7 @@ from sbp_bayes.distributions.binned import (
     gather_bins,
 )
 from sbp_bayes.distributions.gpd import gpd_excess_from_survival, gpd_logpdf, gpd_logsf
-from sbp_bayes.distributions.threshold_first import log_tail_prob
+from sbp_bayes.distributions.threshold_first import log_tail_prob, tail_regions
 
 __all__ = ["spliced_icdf", "spliced_logccdf", "spliced_logcdf", "spliced_logpdf", "thresholds"]
 
@@ -47,23 +47,12 @@ def thresholds(edges, probs, lower_tail_prob, upper_tail_prob):
     return lower, upper
 
 
-def _regions(value, u_lower, u_upper):
-    """Masks and safe excesses for the three regions (safe = 0 where unused)."""
-    value = pt.as_tensor_variable(value)
-    below = pt.lt(value, u_lower)
-    above = pt.gt(value, u_upper)
-    lower_excess = pt.switch(below, u_lower - value, 0.0)
-    upper_excess = pt.switch(above, value - u_upper, 0.0)
-    body_value = pt.clip(value, u_lower, u_upper)
-    return below, above, lower_excess, upper_excess, body_value
-
-
 def spliced_logpdf(
     value, edges, probs, lower_tail_prob, upper_tail_prob, lower_xi, lower_sigma, upper_xi, upper_sigma
 ):
     """Log density of the spliced binned-Pareto distribution."""
     u_lower, u_upper = thresholds(edges, probs, lower_tail_prob, upper_tail_prob)
-    below, above, lower_excess, upper_excess, body_value = _regions(value, u_lower, u_upper)
+    below, above, lower_excess, upper_excess, body_value = tail_regions(value, u_lower, u_upper)
 
     lower = log_tail_prob(lower_tail_prob) + gpd_logpdf(lower_excess, lower_xi, lower_sigma)
     upper = log_tail_prob(upper_tail_prob) + gpd_logpdf(upper_excess, upper_xi, upper_sigma)
@@ -85,7 +74,7 @@ def spliced_logcdf(
 ):
     """Log CDF; exactly ``-inf`` below a bounded lower tail, ``0`` above a bounded upper one."""
     u_lower, u_upper = thresholds(edges, probs, lower_tail_prob, upper_tail_prob)
-    below, above, lower_excess, upper_excess, body_value = _regions(value, u_lower, u_upper)
+    below, above, lower_excess, upper_excess, body_value = tail_regions(value, u_lower, u_upper)
 
     lower = log_tail_prob(lower_tail_prob) + gpd_logsf(lower_excess, lower_xi, lower_sigma)
     upper = pt.log1mexp(log_tail_prob(upper_tail_prob) + gpd_logsf(upper_excess, upper_xi, upper_sigma))
@@ -98,7 +87,7 @@ def spliced_logccdf(
 ):
     """Log survival ``log(1 - F)``, each region from its own survival."""
     u_lower, u_upper = thresholds(edges, probs, lower_tail_prob, upper_tail_prob)
-    below, above, lower_excess, upper_excess, body_value = _regions(value, u_lower, u_upper)
+    below, above, lower_excess, upper_excess, body_value = tail_regions(value, u_lower, u_upper)
 
     lower = pt.log1mexp(log_tail_prob(lower_tail_prob) + gpd_logsf(lower_excess, lower_xi, lower_sigma))
     upper = log_tail_prob(upper_tail_prob) + gpd_logsf(upper_excess, upper_xi, upper_sigma)

@@ -29,6 +29,7 @@ from sbp_bayes.distributions.gpd import gpd_excess_from_survival, gpd_logpdf, gp
 
 __all__ = [
     "log_tail_prob",
+    "tail_regions",
     "threshold_first_icdf",
     "threshold_first_logccdf",
     "threshold_first_logcdf",
@@ -44,9 +45,10 @@ def log_tail_prob(prob):
     return pt.switch(present, pt.log(pt.switch(present, prob, 1.0)), -np.inf)
 
 
-def _regions(value, edges):
+def tail_regions(value, u_lower, u_upper):
+    """Masks and safe excesses of the three regions (safe = 0 where unused), for the
+    thresholds of either parameterisation."""
     value = pt.as_tensor_variable(value)
-    u_lower, u_upper = edges[..., 0], edges[..., -1]
     below = pt.lt(value, u_lower)
     above = pt.gt(value, u_upper)
     lower_excess = pt.switch(below, u_lower - value, 0.0)
@@ -59,7 +61,7 @@ def threshold_first_logpdf(
     value, edges, probs, lower_tail_prob, upper_tail_prob, lower_xi, lower_sigma, upper_xi, upper_sigma
 ):
     """Log density; the body value at ``u_U`` belongs to the last bin."""
-    below, above, lower_excess, upper_excess, body_value = _regions(value, edges)
+    below, above, lower_excess, upper_excess, body_value = tail_regions(value, edges[..., 0], edges[..., -1])
     lower = log_tail_prob(lower_tail_prob) + gpd_logpdf(lower_excess, lower_xi, lower_sigma)
     upper = log_tail_prob(upper_tail_prob) + gpd_logpdf(upper_excess, upper_xi, upper_sigma)
 
@@ -77,7 +79,7 @@ def threshold_first_logcdf(
     value, edges, probs, lower_tail_prob, upper_tail_prob, lower_xi, lower_sigma, upper_xi, upper_sigma
 ):
     """Log CDF: ``a_L + (1 - a_L - a_U) F_B(x)`` on the body."""
-    below, above, lower_excess, upper_excess, body_value = _regions(value, edges)
+    below, above, lower_excess, upper_excess, body_value = tail_regions(value, edges[..., 0], edges[..., -1])
     lower = log_tail_prob(lower_tail_prob) + gpd_logsf(lower_excess, lower_xi, lower_sigma)
     upper = pt.log1mexp(log_tail_prob(upper_tail_prob) + gpd_logsf(upper_excess, upper_xi, upper_sigma))
     body_mass = 1.0 - lower_tail_prob - upper_tail_prob
@@ -89,7 +91,7 @@ def threshold_first_logccdf(
     value, edges, probs, lower_tail_prob, upper_tail_prob, lower_xi, lower_sigma, upper_xi, upper_sigma
 ):
     """Log survival: ``a_U + (1 - a_L - a_U) (1 - F_B(x))`` on the body, from the mass above."""
-    below, above, lower_excess, upper_excess, body_value = _regions(value, edges)
+    below, above, lower_excess, upper_excess, body_value = tail_regions(value, edges[..., 0], edges[..., -1])
     lower = pt.log1mexp(log_tail_prob(lower_tail_prob) + gpd_logsf(lower_excess, lower_xi, lower_sigma))
     upper = log_tail_prob(upper_tail_prob) + gpd_logsf(upper_excess, upper_xi, upper_sigma)
     body_mass = 1.0 - lower_tail_prob - upper_tail_prob
