@@ -48,13 +48,14 @@ import math
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 
-from sbp_bayes.distributions.gpd import gpd_logpdf, gpd_logsf
 from sbp_bayes.priors import Prior, PriorError
+
+if TYPE_CHECKING:  # PyMC and PyTensor are imported where a model is built: designs need numpy only
+    import pymc as pm
 
 __all__ = [
     "MIN_EXCEEDANCES",
@@ -611,6 +612,9 @@ def tail_shape(side: str, prior: Prior, sigma_ref, max_excess, n_candidates: int
     along the ``<side>_candidate`` axis), each bounded by its own σ and reach: the same
     map, prior and Jacobian, summed.
     """
+    import pymc as pm
+    import pytensor.tensor as pt
+
     name = f"{side}_xi"
     parameters = prior.data_parameters(name)
     prior_lower, prior_upper = prior.bounds
@@ -649,6 +653,10 @@ def _tail_log_likelihood(data: dict, xi, sigma_ref):
     log density is ``log g_0(x - u_0) - log S_0(d_j)``; summed over the points beyond the
     candidate this is a suffix sum of one GPD evaluation per tail point.
     """
+    import pytensor.tensor as pt
+
+    from sbp_bayes.distributions.gpd import gpd_logpdf, gpd_logsf
+
     excess, start, offsets = data["excess"], data["start"], data["offsets"]
     n_beyond = excess.shape[0] - start
     log_density = gpd_logpdf(excess, xi, sigma_ref)
@@ -674,6 +682,9 @@ def build_model_from_statistics(
     variable ``y`` of :func:`build_model`, with the same sum and pointwise terms
     (:class:`SequentialTerms`); ``obs_id`` labels its observations.
     """
+    import pymc as pm
+    import pytensor.tensor as pt
+
     resolved = default_priors(stats)
     for name, value in (priors or {}).items():
         if name not in resolved:
@@ -855,7 +866,10 @@ def _add_observed(name, values, design, stats, concentration, tails: dict):
     ``tails`` maps each side present to its ``xi``, ``sigma_ref``, ``log_prior`` (innermost
     first) and ``logprob`` (the stored per-candidate probabilities, ascending) tensors.
     """
-    from sbp_bayes.distributions.gpd import gpd_excess_from_survival
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from sbp_bayes.distributions.gpd import gpd_excess_from_survival, gpd_logpdf, gpd_logsf
 
     terms = sequential_terms(values, design, stats, concentration)
     base = pm.Data(f"{name}_base_logp", terms.base)
@@ -1009,6 +1023,11 @@ def build_candidate_model(stats: SufficientStatistics, design: Design, priors=No
     and draws the body from its conjugate posterior, as for the marginalised model.
     A gradient costs one GPD evaluation per (candidate, exceedance) pair.
     """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from sbp_bayes.distributions.gpd import gpd_logpdf
+
     resolved = candidate_priors(stats, priors)
     dirichlet = resolved["bin_probs"]
     if dirichlet.distribution != "Dirichlet":
@@ -1111,6 +1130,8 @@ def model_parts(model: pm.Model) -> ModelParts:
     >>> model_parts(model).design.tails
     'both'
     """
+    import pymc as pm
+
     if not isinstance(model, pm.Model):
         raise TypeError(f"Expected a pymc.Model made by sbp_bayes.build_model; got {type(model).__name__}.")
     try:

@@ -15,13 +15,46 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import pymc as pm
 
-__all__ = ["Prior", "PriorError"]
+__all__ = ["COMMON_DISTRIBUTIONS", "SCIPY_PARAMETERS", "Prior", "PriorError"]
 
 
 class PriorError(ValueError):
     """A prior specification cannot be turned into a PyMC distribution."""
+
+
+#: PyMC distributions that priors commonly name (every default prior among them). Checked
+#: against PyMC by the tests; a name outside this set is looked up in PyMC itself. The set
+#: lets a spec and the default quadrature fit build their priors without importing PyMC
+#: and PyTensor (about half a second of a fresh process), which they never use.
+COMMON_DISTRIBUTIONS = frozenset(
+    {
+        "Beta", "Cauchy", "Dirichlet", "Exponential", "Gamma", "HalfCauchy", "HalfNormal",
+        "HalfStudentT", "InverseGamma", "Laplace", "LogNormal", "Normal", "StudentT",
+        "TruncatedNormal", "Uniform", "Weibull",
+    }
+)  # fmt: skip
+
+
+#: The prior families that :meth:`Prior.log_density_function` evaluates with scipy, and
+#: the parameters it knows for each (PyMC's names). A prior of one of these families named
+#: by these parameters only is evaluated, and checked (:meth:`Prior.parameter_problem`),
+#: without PyMC; any other prior goes through PyMC's own ``logp``.
+SCIPY_PARAMETERS = {
+    "Normal": ("mu", "sigma"),
+    "LogNormal": ("mu", "sigma"),
+    "HalfNormal": ("sigma",),
+    "TruncatedNormal": ("mu", "sigma", "lower", "upper"),
+}
+
+
+def _is_pymc_distribution(name: str) -> bool:
+    """Whether ``pymc.<name>`` exists (PyMC imported only for a name outside the common set)."""
+    if name in COMMON_DISTRIBUTIONS:
+        return True
+    import pymc as pm
+
+    return hasattr(pm, name)
 
 
 @dataclass(frozen=True)
@@ -32,7 +65,7 @@ class Prior:
     parameters: dict = field(default_factory=dict)
 
     def __init__(self, distribution: str, **parameters):
-        if not isinstance(distribution, str) or not hasattr(pm, distribution):
+        if not isinstance(distribution, str) or not _is_pymc_distribution(distribution):
             raise PriorError(
                 f"Unknown prior distribution {distribution!r}: use the name of a PyMC distribution "
                 "such as 'Normal', 'LogNormal', 'HalfNormal', 'StudentT', 'Uniform' or 'TruncatedNormal'."
@@ -58,6 +91,8 @@ class Prior:
 
     def dist(self, **kwargs):
         """An unnamed PyMC distribution (``pm.<Name>.dist``)."""
+        import pymc as pm
+
         try:
             return getattr(pm, self.distribution).dist(**self.parameters, **kwargs)
         except TypeError as error:
@@ -69,6 +104,8 @@ class Prior:
         With ``parameters_as_data`` the numeric parameters become ``pm.Data`` named
         ``{name}_prior_{parameter}``, so a compiled model can be reused with other values.
         """
+        import pymc as pm
+
         parameters = self.data_parameters(name) if parameters_as_data else self.parameters
         try:
             return getattr(pm, self.distribution)(name, **parameters, **kwargs)
@@ -77,6 +114,8 @@ class Prior:
 
     def data_parameters(self, name: str) -> dict:
         """Parameters with every number wrapped in ``pm.Data`` (inside a model context)."""
+        import pymc as pm
+
         return {
             key: pm.Data(f"{name}_prior_{key}", np.asarray(value, dtype=float))
             if isinstance(value, (int, float, list)) and not isinstance(value, bool)
@@ -90,6 +129,47 @@ class Prior:
         lower = self.parameters.get("lower", -np.inf)
         upper = self.parameters.get("upper", np.inf)
         return float(lower), float(upper)
+
+    @property
+    def evaluated_by_scipy(self) -> bool:
+        """Whether the prior's family and parameter names are in :data:`SCIPY_PARAMETERS`.
+
+        Examples
+        --------
+        >>> Prior("Normal", mu=0.0, sigma=0.5).evaluated_by_scipy
+        True
+        >>> Prior("Normal", mu=0.0, tau=4.0).evaluated_by_scipy  # PyMC evaluates tau
+        False
+        """
+        return set(self.parameters) <= set(SCIPY_PARAMETERS.get(self.distribution, ()))
+
+    def parameter_problem(self) -> str | None:
+        """What is wrong with the parameter values of a prior :attr:`evaluated_by_scipy`
+        (``None`` when nothing is): the same values PyMC refuses, without importing PyMC.
+
+        Examples
+        --------
+        >>> Prior("LogNormal", mu=0.0, sigma=-1.0).parameter_problem()
+        'sigma must be positive, got -1.0'
+        >>> Prior("TruncatedNormal", mu=0.0, sigma=1.0, lower=1.0, upper=-1.0).parameter_problem()
+        'lower must be below upper, got lower 1.0 and upper -1.0'
+        >>> Prior("Normal", mu=0.0, sigma=0.5).parameter_problem() is None
+        True
+        """
+        if not self.evaluated_by_scipy:
+            raise ValueError(f"{self!r} is checked by PyMC, not here")
+        values = {key: np.asarray(value, dtype=float) for key, value in self.parameters.items()}
+        for key, value in values.items():
+            finite_needed = key not in ("lower", "upper")  # truncation bounds may be infinite
+            if np.any(np.isnan(value)) or (finite_needed and not np.all(np.isfinite(value))):
+                return f"{key} must be a finite number, got {_plain(self.parameters[key])!r}"
+        if "sigma" in values and not np.all(values["sigma"] > 0):
+            return f"sigma must be positive, got {_plain(self.parameters['sigma'])!r}"
+        lower, upper = values.get("lower", -np.inf), values.get("upper", np.inf)
+        if not np.all(lower < upper):
+            given = {key: _plain(self.parameters.get(key)) for key in ("lower", "upper")}
+            return f"lower must be below upper, got lower {given['lower']!r} and upper {given['upper']!r}"
+        return None
 
     def log_density_function(self, element: int | None = None):
         """The prior's log density as a vectorised numpy callable (for quadrature and plots).
@@ -111,6 +191,7 @@ class Prior:
         }
         function = _scipy_log_density(self.distribution, parameters)
         if function is None:
+            import pymc as pm
             import pytensor
             import pytensor.tensor as pt
             from pytensor.compile.mode import Mode
@@ -148,10 +229,14 @@ def _plain(value):
 
 def _scipy_log_density(distribution: str, parameters: dict):
     """The log density of the common prior families with scipy (no graph to compile);
-    ``None`` for the others. Checked against PyMC's ``logp`` in tests/test_threshold_selection.py."""
+    ``None`` for the others, and for a common family named with another parameterisation
+    (e.g. ``Normal(tau=...)``), which PyMC evaluates. Checked against PyMC's ``logp`` in
+    tests/test_threshold_selection.py."""
     from scipy import stats as scipy_stats
 
     p = parameters
+    if not set(p) <= set(SCIPY_PARAMETERS.get(distribution, ())):
+        return None
     try:
         if distribution == "Normal":
             return scipy_stats.norm(p.get("mu", 0.0), p.get("sigma", 1.0)).logpdf
@@ -159,7 +244,7 @@ def _scipy_log_density(distribution: str, parameters: dict):
             return scipy_stats.lognorm(p.get("sigma", 1.0), scale=np.exp(p.get("mu", 0.0))).logpdf
         if distribution == "HalfNormal":
             return scipy_stats.halfnorm(scale=p.get("sigma", 1.0)).logpdf
-        if distribution == "TruncatedNormal" and set(p) <= {"mu", "sigma", "lower", "upper"}:
+        if distribution == "TruncatedNormal":
             mu, sigma = p.get("mu", 0.0), p.get("sigma", 1.0)
             lower, upper = p.get("lower", -np.inf), p.get("upper", np.inf)
             return scipy_stats.truncnorm((lower - mu) / sigma, (upper - mu) / sigma, mu, sigma).logpdf

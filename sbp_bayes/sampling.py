@@ -44,7 +44,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pymc as pm
 import xarray as xr
 
 __all__ = [
@@ -225,6 +224,8 @@ def sample(model, sampler: str = "nutpie", *, draws, tune, chains, seed, progres
     >>> idata["posterior"]["mu"].shape  # doctest: +SKIP
     (2, 100)
     """
+    import pymc as pm
+
     if sampler == "quadrature":
         raise ValueError(
             "sampler='quadrature' applies only to the default SBP fit (cross-validation threshold "
@@ -284,6 +285,7 @@ def _versions() -> dict[str, str]:
     import llvmlite
     import numba
     import nutpie
+    import pymc as pm
     import pytensor
     from numba.core.registry import cpu_target
 

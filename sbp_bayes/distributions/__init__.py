@@ -1,13 +1,26 @@
-"""PyTensor maths of the spliced binned-Pareto distribution and its PyMC class."""
+"""PyTensor maths of the spliced binned-Pareto distribution and its PyMC class.
 
-from sbp_bayes.distributions.spliced_binned_pareto import (
-    PARAMETER_NAMES,
-    SplicedBinnedPareto,
-    SplicedBinnedParetoRV,
-    ThresholdSplicedBinnedPareto,
-    ThresholdSplicedBinnedParetoRV,
+The PyMC classes are imported on first use (``lazy_loader``, as ArviZ does): importing
+PyMC and PyTensor costs about half a second, which code that needs only the parameter
+checks (``InvalidParameterError``, used by the numpy distribution ``sbp_bayes.sbp``)
+should not pay.
+"""
+
+import lazy_loader
+
+from sbp_bayes.distributions.validation import PARAMETER_NAMES, InvalidParameterError, validate_parameters
+
+__getattr__, _lazy_dir, _ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "spliced_binned_pareto": [
+            "SplicedBinnedPareto",
+            "SplicedBinnedParetoRV",
+            "ThresholdSplicedBinnedPareto",
+            "ThresholdSplicedBinnedParetoRV",
+        ]
+    },
 )
-from sbp_bayes.distributions.validation import InvalidParameterError, validate_parameters
 
 __all__ = [
     "PARAMETER_NAMES",
@@ -18,3 +31,7 @@ __all__ = [
     "ThresholdSplicedBinnedParetoRV",
     "validate_parameters",
 ]
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -30,6 +30,7 @@ from sbp_bayes.distributions.threshold_first import (
     threshold_first_logpdf,
 )
 from sbp_bayes.distributions.validation import (
+    PARAMETER_NAMES,
     InvalidParameterError,
     probability_sum_tolerance,
     validate_parameters,
@@ -42,17 +43,6 @@ __all__ = [
     "ThresholdSplicedBinnedPareto",
     "ThresholdSplicedBinnedParetoRV",
 ]
-
-PARAMETER_NAMES = (
-    "bin_edges",
-    "bin_probs",
-    "lower_tail_prob",
-    "upper_tail_prob",
-    "lower_xi",
-    "lower_sigma",
-    "upper_xi",
-    "upper_sigma",
-)
 
 
 class SplicedBinnedParetoRV(SymbolicRandomVariable):

@@ -11,7 +11,19 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["InvalidParameterError", "probability_sum_tolerance", "validate_parameters"]
+__all__ = ["PARAMETER_NAMES", "InvalidParameterError", "probability_sum_tolerance", "validate_parameters"]
+
+#: The distribution's parameters, in the order of ``SplicedBinnedPareto.dist``.
+PARAMETER_NAMES = (
+    "bin_edges",
+    "bin_probs",
+    "lower_tail_prob",
+    "upper_tail_prob",
+    "lower_xi",
+    "lower_sigma",
+    "upper_xi",
+    "upper_sigma",
+)
 
 
 class InvalidParameterError(ValueError):

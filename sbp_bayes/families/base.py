@@ -22,12 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pymc as pm
 import xarray as xr
 
 from sbp_bayes.model import Design
+
+if TYPE_CHECKING:  # a family imports PyMC where it builds a model (see sbp_bayes.model)
+    import pymc as pm
 
 __all__ = ["BuiltModel", "Family"]
 

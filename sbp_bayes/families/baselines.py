@@ -14,12 +14,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 import xarray as xr
-from pymc.distributions.dist_math import normal_lccdf, normal_lcdf
 
-from sbp_bayes.distributions.gpd import gpd_logpdf
 from sbp_bayes.families.base import BuiltModel, Family
 from sbp_bayes.families.predictive import FrozenGPDNormalGPD, FrozenNormal, FrozenStudentT
 from sbp_bayes.families.registry import REGISTRY, family_entry, static_family_names
@@ -108,6 +104,8 @@ def _gpd_scale_prior(excess: np.ndarray) -> Prior:
 
 
 def _build_normal(values, *, priors=None, **_):
+    import pymc as pm
+
     centre, scale = _robust_scale(values)
     spread = max(float(np.std(values)), scale)
     defaults = {
@@ -131,6 +129,8 @@ def _normal_distribution(fit, thin=1):
 
 
 def _build_student_t(values, *, priors=None, **_):
+    import pymc as pm
+
     centre, scale = _robust_scale(values)
     defaults = {
         # Juarez & Steel (2010): Gamma(2, 0.1) on the degrees of freedom.
@@ -158,6 +158,12 @@ def _student_t_distribution(fit, thin=1):
 
 
 def _build_gng(values, *, priors=None, lower_threshold=None, upper_threshold=None, tails="both", **_):
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pymc.distributions.dist_math import normal_lccdf, normal_lcdf
+
+    from sbp_bayes.distributions.gpd import gpd_logpdf
+
     if tails not in ("both", "upper", "lower"):
         raise ValueError(f"tails must be 'both', 'upper' or 'lower', not {tails!r}.")
     sides = [side for side in ("lower", "upper") if tails in ("both", side)]
@@ -326,6 +332,11 @@ def _empirical_body_edges(values: np.ndarray, threshold: float, n_bins: int = 50
 
 
 def _build_pot(values, *, priors=None, upper_threshold=None, tails="upper", **_):
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from sbp_bayes.distributions.gpd import gpd_logpdf
+
     if tails != "upper":
         raise ValueError("family='pot_gpd' models the upper tail; pass -data to study a lower tail.")
     threshold = _fixed_threshold(values, "upper", upper_threshold, POT_DEFAULT_SHARE)
@@ -410,6 +421,11 @@ def _build_sbp_continuous(
     upper_bound=None,
     **_,
 ):
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from sbp_bayes.distributions.gpd import gpd_logpdf
+
     fixed = {}
     for side in ("lower", "upper"):
         if tails in ("both", side):

@@ -380,6 +380,13 @@ class _Parser:
             if not all(v > 0 for v in as_list(concentration)):
                 raise self.error(f"{label} a must be positive, got {show(concentration)}")
             return prior
+        if prior.evaluated_by_scipy:  # the common families: checked without importing PyMC
+            problem = prior.parameter_problem()
+            if problem is not None:
+                raise self.error(
+                    f"{label} {dist}({_params(parameters)}) is not a valid distribution: {problem}"
+                )
+            return prior
         # PyMC silently accepts unknown keyword arguments: check names against the signature.
         signature = inspect.signature(getattr(__import__("pymc"), dist).dist)
         accepted = [
