@@ -5,7 +5,8 @@ and must follow two conventions, described in ``notebooks/README.md``:
 
 * its first code cell reads the environment variable ``SBP_BAYES_NOTEBOOK_QUICK`` and
   prints a line starting ``Run size: full`` or, when the variable is ``"1"``,
-  ``Run size: QUICK`` — the quick run samples fewer draws and changes nothing else;
+  ``Run size: QUICK`` — the quick run samples fewer draws (and notebook 07, which calls
+  ``pm.sample`` itself, samples with PyMC's own NUTS) and changes nothing else;
 * it is committed executed at full size, top to bottom, with no error in any output.
 
 The smoke test executes each notebook with ``SBP_BAYES_NOTEBOOK_QUICK=1`` in a fresh
