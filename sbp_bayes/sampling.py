@@ -72,7 +72,8 @@ SAMPLERS = ("auto", "nutpie", "pymc", "numpyro", "quadrature")
 #: Environment variable naming the directory of the compiled-model cache.
 CACHE_DIR_VARIABLE = "SBP_BAYES_CACHE_DIR"
 #: Bumped whenever the layout of a cache entry, or the way its code is built, changes
-#: (2: the callbacks' copies of the functions they call are internal, see _self_contained).
+#: (2: the callbacks' copies of the functions they call have names of their own, see
+#: _self_contained).
 _ENTRY_FORMAT = 2
 _MAGIC = b"sbp_bayes compiled model\n"
 _MEMORY_MAX = 8
@@ -576,7 +577,7 @@ def _compile_callback(pyfunc, sig) -> _NativeFunction:
 
 
 def _self_contained(cres):
-    """``cres`` relinked so that its machine code calls only its own copies of its functions.
+    """``cres`` rebuilt so that its machine code calls only its own copies of its functions.
 
     numba links the code of every function a callback calls into the callback's module
     with weak (``linkonce_odr``) linkage, under names that PyTensor's numba cache keeps
@@ -585,16 +586,24 @@ def _self_contained(cres):
     loaded from its cache) on the way; in a process that loads our entry, our own copies,
     optimised once more inside the callback. Both compute the same values but not the
     same last bits (other inlining, other fused multiply-adds), so NUTS trajectories, and
-    the draws for one seed, differed between the two kinds of process. Made internal, the
-    copies are bound inside the callback, whatever else the process has loaded.
+    the draws for one seed, differed between the two kinds of process.
+
+    The copies are renamed with a digest of the module: no other code defines those names,
+    so they bind to this code wherever it is loaded (loaded twice, to the same code). Their
+    linkage stays weak. Internal linkage, tried first, made the draws agree too, but a
+    PyMC sampler run after such a model was loaded crashed (segmentation fault in a
+    PyTensor function calling numba's ``cumsum``): the optimiser may change the calling
+    convention of internal functions, and the JIT apparently still bound the PyTensor
+    function's call, by name, to our changed copy.
     """
     from numba.core.compiler_lock import global_compiler_lock
 
     entry = cres.fndesc.llvm_cfunc_wrapper_name
     module = cres.library._final_module.clone()
+    digest = hashlib.sha256(str(module).encode()).hexdigest()[:16]
     for function in module.functions:
         if not function.is_declaration and function.name != entry:
-            function.linkage = "internal"
+            function.name = f"{function.name}.sbp_bayes.{digest}"
     with global_compiler_lock:
         library = cres.library.codegen.create_library(cres.library.name)
         library.enable_object_caching()  # so that the entry can be serialised (_serialize)
