@@ -26,6 +26,10 @@ processes (two command-line runs, pytest-xdist workers) compile a structure once
 every entry carries a SHA-256 digest and its full key, checked on load; an entry that
 fails either check is deleted and compiled again. Entries are pickles: keep the
 directory private to the user, as for any cache of executable code.
+
+The same seed gives the same draws whether the code was compiled in this process or
+loaded from the cache: the stored code carries its own copies of every function it
+calls, bound inside it, and never to functions that other code loaded into the process.
 """
 
 from __future__ import annotations
@@ -66,8 +70,10 @@ __all__ = [
 SAMPLERS = ("auto", "nutpie", "pymc", "numpyro", "quadrature")
 #: Environment variable naming the directory of the compiled-model cache.
 CACHE_DIR_VARIABLE = "SBP_BAYES_CACHE_DIR"
-#: Bumped whenever the layout of a cache entry changes.
-_ENTRY_FORMAT = 1
+#: Bumped whenever the layout of a cache entry, or the way its code is built, changes
+#: (2: the callbacks' copies of the functions they call have names of their own, see
+#: _self_contained).
+_ENTRY_FORMAT = 2
 _MAGIC = b"sbp_bayes compiled model\n"
 _MEMORY_MAX = 8
 _LOCK_TIMEOUT_S = 900
@@ -568,7 +574,44 @@ def _compile_callback(pyfunc, sig) -> _NativeFunction:
     callback = CFunc(pyfunc, sigutils.normalize_signature(sig), locals={}, options={})
     callback._cache = _SaveInto()  # numba's hook for cfunc(cache=True); we store it ourselves
     callback.compile()
-    return _NativeFunction(callback.address, callback._cache.result)
+    cres = _self_contained(callback._cache.result)
+    return _NativeFunction(cres.library.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name), cres)
+
+
+def _self_contained(cres):
+    """``cres`` rebuilt so that its machine code calls only its own copies of its functions.
+
+    numba links the code of every function a callback calls into the callback's module
+    with weak (``linkonce_odr``) linkage, under names that PyTensor's numba cache keeps
+    the same in every process. The JIT binds a weak name to the first definition loaded
+    in the process: in the process that compiles, the functions PyTensor compiled (or
+    loaded from its cache) on the way; in a process that loads our entry, our own copies,
+    optimised once more inside the callback. Both compute the same values but not the
+    same last bits (other inlining, other fused multiply-adds), so NUTS trajectories, and
+    the draws for one seed, differed between the two kinds of process.
+
+    The copies are renamed with a digest of the module: no other code defines those names,
+    so they bind to this code wherever it is loaded (loaded twice, to the same code). Their
+    linkage stays weak. Internal linkage, tried first, made the draws agree too, but a
+    PyMC sampler run after such a model was loaded crashed (segmentation fault in a
+    PyTensor function calling numba's ``cumsum``): the optimiser may change the calling
+    convention of internal functions, and the JIT apparently still bound the PyTensor
+    function's call, by name, to our changed copy.
+    """
+    from numba.core.compiler_lock import global_compiler_lock
+
+    entry = cres.fndesc.llvm_cfunc_wrapper_name
+    module = cres.library._final_module.clone()
+    digest = hashlib.sha256(str(module).encode()).hexdigest()[:16]
+    for function in module.functions:
+        if not function.is_declaration and function.name != entry:
+            function.name = f"{function.name}.sbp_bayes.{digest}"
+    with global_compiler_lock:
+        library = cres.library.codegen.create_library(cres.library.name)
+        library.enable_object_caching()  # so that the entry can be serialised (_serialize)
+        library.add_llvm_module(module)
+        library.finalize()
+    return cres._replace(library=library)
 
 
 def _compile(model, layout: _Layout, shared: dict[str, object]) -> _Compiled:

@@ -2,7 +2,10 @@
 
 The fits here use the small ``normal`` baseline (its nutpie model compiles in seconds)
 with short chains: the checks are about *which* code runs, not about the posterior's
-accuracy, so the posteriors are compared for equality (same seed, same code).
+accuracy, so the posteriors are compared for equality (same seed, same code). The
+fresh-process checks add a small ``sbp_continuous`` fit, the cheapest model found whose
+draws differed between a process that compiled it and one that loaded it, before the
+compiled callbacks were made self-contained (``sampling._self_contained``).
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ def test_a_corrupted_entry_is_rebuilt_and_gives_the_cold_posterior(private_cache
 
 WORKER = textwrap.dedent(
     """
-    import json, sys
+    import hashlib, json, sys
     import numpy as np
     import sbp_bayes
     from sbp_bayes import sampling
@@ -111,6 +114,15 @@ WORKER = textwrap.dedent(
         result = sbp_bayes.fit(x, family="normal", draws=150, tune=150, chains=2, progressbar=False,
                                random_seed=3)
         out[name] = result.posterior["mu"].values.ravel().tolist()
+    # A model whose compiled code gave other draws, for one seed, in the process that
+    # compiled it than in one that loaded it (the normal model above did not show it).
+    x = np.random.default_rng(1).standard_t(4, size=400)
+    result = sbp_bayes.fit(x, family="sbp_continuous", bins=5, draws=100, tune=100, chains=2,
+                           progressbar=False, random_seed=3)
+    posterior = result.idata["posterior"]
+    out["sbp_continuous"] = {
+        name: hashlib.sha256(posterior[name].values.tobytes()).hexdigest() for name in posterior.data_vars
+    }
     statistics = sampling.cache_statistics()
     out["statistics"] = [statistics.memory_hits, statistics.disk_hits, statistics.compiled]
     print("RESULT " + json.dumps(out))
@@ -139,14 +151,16 @@ def result_of(process: subprocess.Popen) -> dict:
 def test_a_fresh_process_reuses_the_compiled_model_and_new_data_stay_data(tmp_path):
     cache = tmp_path / "cache"
     first = result_of(run_worker(cache, 400))
-    # Compiled once; the second data set (same structure) reused it from memory.
-    assert first["statistics"] == [1, 0, 1]
+    # Compiled twice (two structures); the second data set of the first reused it from memory.
+    assert first["statistics"] == [1, 0, 2]
     second = result_of(run_worker(cache, 400))
-    assert second["statistics"] == [1, 1, 0]  # loaded from disk: no compilation
-    assert second["first"] == first["first"]  # the same code, the same draws
+    assert second["statistics"] == [1, 2, 0]  # loaded from disk: no compilation
+    # Compiled in this process or loaded from disk: the same seed, the same draws, bit for bit.
+    assert second["first"] == first["first"]
+    assert second["sbp_continuous"] == first["sbp_continuous"]
     # The compiled code read the new data: the posterior of mu moved to their mean.
     assert abs(np.mean(first["first"])) < 0.3 and abs(np.mean(first["new_data"]) - 5.0) < 0.3
-    assert len(entries(cache)) == 1
+    assert len(entries(cache)) == 2
 
 
 @pytest.mark.slow
@@ -154,7 +168,8 @@ def test_two_processes_at_once_compile_once_and_agree(tmp_path):
     cache = tmp_path / "cache"
     processes = [run_worker(cache, 400), run_worker(cache, 400)]
     results = [result_of(process) for process in processes]
-    # The lock lets one process compile; the other waits and loads its entry.
-    assert sorted(result["statistics"][2] for result in results) == [0, 1]
+    # The lock lets one process compile each structure; the other waits and loads its entry.
+    assert sum(result["statistics"][2] for result in results) == 2
     assert results[0]["first"] == results[1]["first"]
-    assert len(entries(cache)) == 1
+    assert results[0]["sbp_continuous"] == results[1]["sbp_continuous"]
+    assert len(entries(cache)) == 2
