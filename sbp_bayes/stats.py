@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sbp_bayes.distributions.validation import InvalidParameterError, validate_parameters
+from sbp_bayes.distributions.validation import PARAMETER_NAMES, InvalidParameterError, validate_parameters
 
 __all__ = [
     "FrozenSplicedBinnedPareto",
@@ -608,14 +608,7 @@ class FrozenSplicedBinnedPareto:
         )
 
 
-_SCALAR_NAMES = (
-    "lower_tail_prob",
-    "upper_tail_prob",
-    "lower_xi",
-    "lower_sigma",
-    "upper_xi",
-    "upper_sigma",
-)
+_SCALAR_NAMES = PARAMETER_NAMES[2:]  # the tail parameters, after bin_edges and bin_probs
 _NON_EDGE_NAMES = ("bin_probs", *_SCALAR_NAMES)
 
 
