@@ -525,7 +525,10 @@ def _connect(client, n_workers: int | None):
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # A port of the system's choosing: with None the scheduler still serves HTTP on
+            # 8787 and a second cluster at the same time (two fit-many runs, test workers)
+            # warns that the port is taken. The link is client.dashboard_link.
+            dashboard_address=":0",
             silence_logs=logging.ERROR,
         )
     except RuntimeError as error:

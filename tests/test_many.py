@@ -58,7 +58,7 @@ def long_frame(series: dict[str, np.ndarray]) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
     )
     with cluster, distributed.Client(cluster, set_as_default=False) as connected:
         yield connected
@@ -370,3 +370,20 @@ def test_fit_many_command_line(client, tmp_path, capsys):
     # Rerun: everything comes from the store.
     assert cli.main(command) == 0
     assert "4/4 done (1 failed, 4 from the store)" in capsys.readouterr().err
+
+
+def test_an_embedded_cluster_starts_while_port_8787_is_taken(tmp_path):
+    """Two clusters at once (two fit-many runs, two test workers): the embedded cluster's
+    scheduler must not claim the fixed port 8787, which another one may hold (distributed
+    then warns that the port is taken, an error under warnings-as-errors)."""
+    import socket
+
+    with socket.socket() as holder:
+        try:
+            holder.bind(("", 8787))
+            holder.listen()
+        except OSError:
+            pass  # already taken by another process: the case under test either way
+        series = {"one": np.random.default_rng(3).standard_t(4, POINTS)}
+        table = fit_many(series, store=tmp_path / "store", n_workers=1, **OPTIONS)
+    assert table["status"].tolist() == ["fitted"]
