@@ -31,7 +31,8 @@ from sbp_bayes.stats import FrozenSplicedBinnedPareto, sbp
 # What needs PyMC and PyTensor at import (the PyMC class, the dynamic and pooled models) is
 # imported on first use: a fresh process that only fits by quadrature, reads a saved fit or
 # evaluates ``sbp`` saves about half a second. ``sbp_bayes.fit_dynamic`` etc. work as usual.
-__getattr__, _lazy_dir, _ = lazy_loader.attach(
+# attach() also returns a __dir__ and an __all__ of the lazy names only: ours list every name.
+__getattr__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "distributions": ["SplicedBinnedPareto"],
@@ -39,7 +40,7 @@ __getattr__, _lazy_dir, _ = lazy_loader.attach(
         "pooled": ["PooledFit", "fit_pooled"],
         "threshold_prior": ["add_marginalized_threshold"],
     },
-)
+)[0]
 
 __version__ = package_version()
 

@@ -10,7 +10,8 @@ import lazy_loader
 
 from sbp_bayes.distributions.validation import PARAMETER_NAMES, InvalidParameterError, validate_parameters
 
-__getattr__, _lazy_dir, _ = lazy_loader.attach(
+# attach() also returns a __dir__ and an __all__ of the lazy names only: ours list every name.
+__getattr__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "spliced_binned_pareto": [
@@ -20,7 +21,7 @@ __getattr__, _lazy_dir, _ = lazy_loader.attach(
             "ThresholdSplicedBinnedParetoRV",
         ]
     },
-)
+)[0]
 
 __all__ = [
     "PARAMETER_NAMES",
