@@ -189,7 +189,7 @@ class Prior:
             key: (value[element] if isinstance(value, list) and element is not None else value)
             for key, value in self.parameters.items()
         }
-        function = _scipy_log_density(self.distribution, parameters)
+        function = _scipy_log_density(self.distribution, parameters) if self.evaluated_by_scipy else None
         if function is None:
             import pymc as pm
             import pytensor
@@ -228,15 +228,13 @@ def _plain(value):
 
 
 def _scipy_log_density(distribution: str, parameters: dict):
-    """The log density of the common prior families with scipy (no graph to compile);
-    ``None`` for the others, and for a common family named with another parameterisation
-    (e.g. ``Normal(tau=...)``), which PyMC evaluates. Checked against PyMC's ``logp`` in
-    tests/test_threshold_selection.py."""
+    """The log density of a prior :attr:`Prior.evaluated_by_scipy` (a family of
+    :data:`SCIPY_PARAMETERS` named by those parameters only; e.g. ``Normal(tau=...)`` is
+    not, and PyMC evaluates it) with scipy, no graph to compile; ``None`` when a parameter
+    cannot be used as given. Checked against PyMC's ``logp`` in tests/test_threshold_selection.py."""
     from scipy import stats as scipy_stats
 
     p = parameters
-    if not set(p) <= set(SCIPY_PARAMETERS.get(distribution, ())):
-        return None
     try:
         if distribution == "Normal":
             return scipy_stats.norm(p.get("mu", 0.0), p.get("sigma", 1.0)).logpdf
